@@ -1,0 +1,85 @@
+"""Shared fixtures. The suite runs serially and under ``mpiexec -n 2``: assert on reduced values."""
+
+from __future__ import annotations
+
+import gc
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("PYVISTA_OFF_SCREEN", "true")
+
+from mpi4py import MPI
+
+import tumorpde.backend  # noqa: F401  (the wheel's MPI before mpi4py/dolfinx)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    if MPI.COMM_WORLD.size > 1:
+        skip = pytest.mark.skip(reason="serial-only test (run without mpiexec)")
+        for item in items:
+            if "serial" in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture
+def comm() -> MPI.Comm:
+    return MPI.COMM_WORLD
+
+
+@pytest.fixture
+def shared_tmp(comm: MPI.Comm):
+    """A temporary directory that is the same on every rank (pytest's tmp_path is not)."""
+    path = tempfile.mkdtemp(prefix="tumorpde-test-") if comm.rank == 0 else None
+    path = comm.bcast(path, root=0)
+    yield Path(path)
+    comm.barrier()
+    if comm.rank == 0:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _collect(comm: MPI.Comm):
+    yield
+    gc.collect()
+    comm.barrier()
+
+
+def box_case(**sections: Any) -> dict[str, Any]:
+    """A small valid case dictionary on a box; keyword tables replace/extend the defaults."""
+    case: dict[str, Any] = {
+        "name": "test_box",
+        "mesh": {"kind": "box", "size": [4.0, 4.0, 4.0], "cells": [4, 4, 4]},
+        "time": {"t_end": 4.0, "dt": 1.0},
+        "tumor": {
+            "proliferation_rate": "0.5 1/day",
+            "motility": "0.1 mm^2/day",
+            "chemotaxis": "0.5 mm^2/day/nM",
+            "initial": {"kind": "gaussian", "center": [2.0, 2.0, 2.0], "radius": 1.0},
+        },
+        "ligand": {
+            "diffusivity": "5e-7 cm^2/s",
+            "decay_rate": "1e-4 1/s",
+            "tumor_secretion": "1 nM/h",
+        },
+        "receptor": {
+            "receptors_per_cell": 5e4,
+            "k_on": "1e6 1/M/s",
+            "k_off": "2e-3 1/s",
+            "k_t": "0.03 1/min",
+            "k_e": "0.15 1/min",
+        },
+        "output": {"picture": False},
+    }
+    for key, value in sections.items():
+        if key != "mesh" and isinstance(value, dict) and isinstance(case.get(key), dict):
+            case[key] = {**case[key], **value}
+        else:
+            case[key] = value
+    return case

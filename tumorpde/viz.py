@@ -1,0 +1,104 @@
+"""Visualization: off-screen PyVista pictures of tumor, growth-factor and receptor fields.
+
+PyVista is imported lazily inside the functions, so the solver core never needs it. Functions
+here take plain numpy arrays (points, tetrahedra, nodal values) and run on one process.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["render_fields"]
+
+
+def _pyvista() -> Any:
+    os.environ.setdefault("PYVISTA_OFF_SCREEN", "true")
+    # Render through EGL (Debian libegl1 + libegl-mesa0): no X server needed, no warning.
+    os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
+    try:
+        import pyvista as pv
+    except ImportError:
+        return None
+    pv.OFF_SCREEN = True
+    return pv
+
+
+def render_fields(
+    points: np.ndarray,
+    cells: np.ndarray,
+    fields: dict[str, np.ndarray],
+    path: str | Path,
+    *,
+    cell_regions: np.ndarray | None = None,
+    title: str = "",
+    time_h: float | None = None,
+    labels: dict[str, str] | None = None,
+    window_size: tuple[int, int] = (1500, 560),
+) -> str | None:
+    """Render one panel per field: the domain cut through the tumor's centre of mass.
+
+    Args:
+        points: Vertex coordinates, shape (n, 3), mm.
+        cells: Tetrahedra as vertex indices, shape (m, 4).
+        fields: Nodal values per field name (first field is used to find the tumor).
+        path: PNG file to write.
+        cell_regions: Optional region tag per cell (drawn as the cut's outline context).
+        title: Text for the first panel.
+        time_h: Time shown in the title.
+        labels: Colour-bar titles per field.
+        window_size: Picture size in pixels.
+
+    Returns:
+        The PNG path, or None if PyVista is not installed.
+    """
+    pv = _pyvista()
+    if pv is None:
+        return None
+    cells = np.asarray(cells, dtype=np.int64)
+    conn = np.hstack([np.full((cells.shape[0], 1), 4, dtype=np.int64), cells]).ravel()
+    ctypes = np.full(cells.shape[0], pv.CellType.TETRA, dtype=np.uint8)
+    grid = pv.UnstructuredGrid(conn, ctypes, np.asarray(points, dtype=float))
+    for name, vals in fields.items():
+        grid.point_data[name] = np.asarray(vals, dtype=float)
+    if cell_regions is not None:
+        grid.cell_data["region"] = np.asarray(cell_regions)
+    names = list(fields)
+    first = grid.point_data[names[0]]
+    w = np.clip(first, 0, None)
+    centre = (w[:, None] * grid.points).sum(0) / w.sum() if w.sum() > 0 else np.array(grid.center)
+    labels = labels or {}
+
+    pl = pv.Plotter(off_screen=True, shape=(1, len(names)), window_size=window_size, border=False)
+    surface = grid.extract_surface(algorithm=None)
+    for i, name in enumerate(names):
+        pl.subplot(0, i)
+        cut = grid.clip(normal="x", origin=centre, invert=True)
+        pl.add_mesh(surface, color="lightgrey", opacity=0.12)
+        pl.add_mesh(
+            cut,
+            scalars=name,
+            cmap="magma" if i == 0 else "viridis",
+            scalar_bar_args={
+                "title": labels.get(name, name),
+                "vertical": False,
+                "fmt": "%.3g",
+                "n_labels": 4,
+                "position_x": 0.15,
+                "width": 0.7,
+            },
+        )
+        if i == 0 and title:
+            when = f"   t = {time_h / 24:.1f} d" if time_h is not None else ""
+            pl.add_text(f"{title}{when}", font_size=10)
+        pl.camera_position = "yz"
+        pl.camera.azimuth = -35
+        pl.camera.elevation = 20
+        pl.reset_camera()
+    path = Path(path)
+    pl.screenshot(str(path))
+    pl.close()
+    return str(path)
