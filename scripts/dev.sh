@@ -13,7 +13,7 @@ case "${1:-}" in
 demo)
     OUT="${OUT:-runs/demo}"
     start=$(date +%s)
-    timeout 900 "$BIN/mpiexec" -n "$NP" "$BIN/tumorpde" run benchmarks/cases/default.toml -o "$OUT"
+    timeout 900 "$BIN/mpiexec" -n "$NP" "$BIN/tumorpde" run benchmarks/cases/default.toml -o "$OUT" --overwrite
     echo "demo: finished in $(( $(date +%s) - start )) s on $NP MPI ranks"
     ;;
 test)
@@ -22,7 +22,7 @@ test)
     echo "== serial test run =="
     timeout 1500 "$BIN/python" -m pytest -q tests
     echo "== MPI test run: mpiexec -n $NP =="
-    timeout 1500 "$BIN/mpiexec" -n "$NP" "$BIN/python" -m pytest -q -m "not serial" tests
+    timeout 1500 "$BIN/mpiexec" -n "$NP" "$BIN/python" -m pytest -q -p no:cacheprovider -m "not serial" tests
     echo "tests: finished in $(( $(date +%s) - start )) s"
     ;;
 *)

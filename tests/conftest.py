@@ -20,6 +20,14 @@ import tumorpde.backend  # noqa: F401  (the wheel's MPI before mpi4py/dolfinx)
 REPO = Path(__file__).resolve().parents[1]
 
 
+def pytest_configure(config: Any) -> None:
+    # Under mpiexec every rank runs pytest: give each its own tmp_path root so they do not
+    # clean up each other's directories.
+    comm = MPI.COMM_WORLD
+    if comm.size > 1 and not config.option.basetemp:
+        config.option.basetemp = tempfile.mkdtemp(prefix=f"pytest-rank{comm.rank}-")
+
+
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
     if MPI.COMM_WORLD.size > 1:
         skip = pytest.mark.skip(reason="serial-only test (run without mpiexec)")

@@ -109,8 +109,13 @@ def test_uniform_trafficking_steady_state(comm):
     )
     sim = _sim(comm, case)
     c = sim.config
-    kon, koff, kt, ke, R0 = (c.receptor.k_on, c.receptor.k_off, c.receptor.k_t, c.receptor.k_e,
-                             c.receptor_total_nM)
+    kon, koff, kt, ke, R0 = (
+        c.receptor.k_on,
+        c.receptor.k_off,
+        c.receptor.k_t,
+        c.receptor.k_e,
+        c.receptor_total_nM,
+    )
     s, kd = c.ligand.tumor_secretion, c.ligand.decay_rate
 
     def steady(L):  # closed forms at constant L (Lauffenburger & Linderman 1993)

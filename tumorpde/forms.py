@@ -97,8 +97,6 @@ def build_forms(cfg: CaseConfig, state: State, dt: float) -> Forms:
         * vL
         * dxl
     )
-    F_R = (
-        (R - R0_) / dt_ - physics.receptor_turnover(R, k["R0"], k["k_t"]) + bind
-    ) * vR * dxl
+    F_R = ((R - R0_) / dt_ - physics.receptor_turnover(R, k["R0"], k["k_t"]) + bind) * vR * dxl
     F_C = ((C - C0) / dt_ - bind + physics.complex_internalization(C, k["k_e"])) * vC * dxl
     return Forms(residuals=[F_u, F_L, F_R, F_C], dt=dt_, constants=k, dx=dx, dx_lumped=dxl)

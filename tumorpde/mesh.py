@@ -153,9 +153,7 @@ def _file(cfg: FileMesh, comm: MPI.Comm) -> Domain:
     if ft is None:
         from dolfinx import mesh
 
-        ft = mesh.meshtags(
-            msh, tdim - 1, np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int32)
-        )
+        ft = mesh.meshtags(msh, tdim - 1, np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int32))
     ft.name = "boundaries"
     return Domain(msh, ct, ft, regions, boundaries)
 

@@ -38,6 +38,7 @@ def render_fields(
     time_h: float | None = None,
     labels: dict[str, str] | None = None,
     window_size: tuple[int, int] = (1500, 560),
+    zoom: float = 1.8,
 ) -> str | None:
     """Render one panel per field: the domain cut through the tumor's centre of mass.
 
@@ -51,6 +52,7 @@ def render_fields(
         time_h: Time shown in the title.
         labels: Colour-bar titles per field.
         window_size: Picture size in pixels.
+        zoom: Camera zoom towards the tumor (1 shows the whole domain).
 
     Returns:
         The PNG path, or None if PyVista is not installed.
@@ -66,6 +68,8 @@ def render_fields(
         grid.point_data[name] = np.asarray(vals, dtype=float)
     if cell_regions is not None:
         grid.cell_data["region"] = np.asarray(cell_regions)
+    # points gathered from several ranks are duplicated along partition boundaries
+    grid = grid.clean(tolerance=1e-9)
     names = list(fields)
     first = grid.point_data[names[0]]
     w = np.clip(first, 0, None)
@@ -78,10 +82,13 @@ def render_fields(
         pl.subplot(0, i)
         cut = grid.clip(normal="x", origin=centre, invert=True)
         pl.add_mesh(surface, color="lightgrey", opacity=0.12)
+        vals = cut.point_data[name]
+        lo = 0.0 if i == 0 else float(vals.min())
         pl.add_mesh(
             cut,
             scalars=name,
-            cmap="magma" if i == 0 else "viridis",
+            clim=(lo, max(float(vals.max()), lo + 1e-12)),
+            cmap="YlOrRd" if i == 0 else "viridis",
             scalar_bar_args={
                 "title": labels.get(name, name),
                 "vertical": False,
@@ -94,10 +101,15 @@ def render_fields(
         if i == 0 and title:
             when = f"   t = {time_h / 24:.1f} d" if time_h is not None else ""
             pl.add_text(f"{title}{when}", font_size=10)
-        pl.camera_position = "yz"
-        pl.camera.azimuth = -35
-        pl.camera.elevation = 20
+        pl.camera_position = "yz"  # look at the cut face
+        pl.camera.azimuth = 25
+        pl.camera.elevation = 15
         pl.reset_camera()
+        cam = pl.camera  # translate the view so it centres on the tumor, then zoom in
+        offset = np.array(cam.position) - np.array(cam.focal_point)
+        cam.focal_point = tuple(centre)
+        cam.position = tuple(centre + offset)
+        cam.zoom(zoom)
     path = Path(path)
     pl.screenshot(str(path))
     pl.close()
