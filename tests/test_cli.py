@@ -165,3 +165,18 @@ def test_readme_commands_exist():
     readme = (REPO / "README.md").read_text()
     for cmd in ("make demo", "make test", "tumorpde run", "tumorpde validate", "tumorpde info"):
         assert cmd in readme
+
+
+@pytest.mark.serial
+def test_bench_harness_writes_records_and_summary(shared_tmp):
+    out = shared_tmp / "bench.jsonl"
+    assert main(["bench", "--size", "tiny", "--ranks", "1", "--json", str(out)]) == 0
+    records = [json.loads(s) for s in out.read_text().splitlines()]
+    problems = {r["problem"] for r in records}
+    assert {"stream", "setup", "diffusion_1", "diffusion_4", "coupled"} <= problems
+    stream = next(r for r in records if r["problem"] == "stream")
+    assert stream["triad_GBps"] > 0.1 and stream["ranks"] == 1
+    coupled = next(r for r in records if r["problem"] == "coupled")
+    assert 0 < coupled["assembly_fraction"] <= 1.0 and coupled["newton_per_step"] >= 1
+    summary = json.loads((shared_tmp / "bench_summary.json").read_text())
+    assert {row["target"] for row in summary} >= {"diffusion_1_s_per_Mdof", "compile_cold_s"}

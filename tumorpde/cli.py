@@ -161,6 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="versions, MPI size and available PETSc solvers")
     i.add_argument("--json", action="store_true")
     i.set_defaults(func=_cmd_info)
+
+    from tumorpde import bench
+
+    bench.register_cli(sub)
     return p
 
 
