@@ -180,3 +180,15 @@ def test_bench_harness_writes_records_and_summary(shared_tmp):
     assert 0 < coupled["assembly_fraction"] <= 1.0 and coupled["newton_per_step"] >= 1
     summary = json.loads((shared_tmp / "bench_summary.json").read_text())
     assert {row["target"] for row in summary} >= {"diffusion_1_s_per_Mdof", "compile_cold_s"}
+
+
+def test_rejected_petsc_options_are_a_clear_error(shared_tmp, comm, capsys):
+    case = write_case(shared_tmp, comm)
+    code = main(
+        ["run", str(case), "-o", str(shared_tmp / "hy"), "--set", 'solver.petsc.pc_type="hypre"']
+    )
+    assert code == 2
+    if comm.rank == 0:
+        assert "solver.petsc: PETSc rejected the options" in capsys.readouterr().err
+    # the options database is clean again: a following run works
+    assert main(["run", str(case), "-o", str(shared_tmp / "ok")]) == 0

@@ -64,12 +64,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
     sys.excepthook = _abort_on_uncaught
     from tumorpde.io import OutputDirError
     from tumorpde.simulation import Simulation
+    from tumorpde.solver import SolverOptionsError
     from tumorpde.stepper import StepFailedError
 
     cfg = load_config(args.case, _overrides(args.set))
     text = Path(args.case).read_text()
     outdir = args.output or Path("runs") / cfg.name
-    sim = Simulation(cfg, comm)
+    try:
+        sim = Simulation(cfg, comm)
+    except SolverOptionsError as exc:
+        _say(comm, f"error: {exc}", err=True)
+        return 2
     try:
         res = sim.run(outdir, overwrite=args.overwrite, case_text=text)
     except OutputDirError as exc:

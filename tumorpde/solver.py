@@ -12,9 +12,13 @@ from typing import Any
 
 import tumorpde.backend  # noqa: F401  (before any dolfinx import)
 
-__all__ = ["NewtonResult", "NewtonSolver", "converged_reason_name"]
+__all__ = ["NewtonResult", "NewtonSolver", "SolverOptionsError", "converged_reason_name"]
 
 PREFIX = "tumorpde_"
+
+
+class SolverOptionsError(ValueError):
+    """PETSc rejected the solver options of a case (raised alike on every rank)."""
 
 
 @dataclass(frozen=True)
@@ -66,11 +70,19 @@ class NewtonSolver:
                 petsc_options=dict(petsc_options),
                 kind="mpi",
             )
-        except PETSc.Error:
+        except PETSc.Error as exc:
             # A failing setFromOptions leaves the prefix pushed (DOLFINx 0.11): pop it so later
-            # problems do not inherit a corrupted options prefix, then re-raise.
-            PETSc.Options().prefixPop()
-            raise
+            # problems do not inherit a corrupted options prefix.
+            db = PETSc.Options()
+            db.prefixPop()
+            for key in petsc_options:  # DOLFINx's own clean-up was skipped by the error
+                if db.hasName(f"{prefix}{key}"):
+                    db.delValue(f"{prefix}{key}")
+            opts = ", ".join(f"{k}={v}" for k, v in petsc_options.items())
+            raise SolverOptionsError(
+                f"solver.petsc: PETSc rejected the options ({opts}); PETSc error code "
+                f"{exc.ierr}, see its message above (e.g. hypre is not in this PETSc build)"
+            ) from None
         self.snes = self.problem.solver
 
     def solve(self) -> NewtonResult:
