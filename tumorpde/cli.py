@@ -166,10 +166,12 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="versions, MPI size and available PETSc solvers")
     i.add_argument("--json", action="store_true")
     i.set_defaults(func=_cmd_info)
+    __import__("tumorpde.verify").verify.register_cli(sub)  # adds `tumorpde verify`
 
     from tumorpde import bench
 
     bench.register_cli(sub)
+    __import__("tumorpde.mesh_cli").mesh_cli.register_cli(sub)  # adds `tumorpde mesh`
     return p
 
 

@@ -106,8 +106,12 @@ class Simulation:
         tc = self.config.time
         dt_const = self.forms.dt
 
+        t_const = self.forms.constants.get("t")
+
         def set_dt(h: float) -> None:
             dt_const.value = h
+            if t_const is not None:  # time-dependent terms are evaluated at t_{n+1}
+                t_const.value = self.state.t + h
 
         def timed_solve() -> Any:
             t0 = time.perf_counter()

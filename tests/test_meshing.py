@@ -1,0 +1,268 @@
+"""Meshing pipeline, mesh CLI and organ atlas (serially and under ``mpiexec -n 2``)."""
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from mpi4py import MPI
+
+import numpy as np
+import pytest
+from conftest import REPO
+
+from tumorpde.config import FileMesh
+from tumorpde.mesh import load_domain
+from tumorpde.meshing import MeshingError, parse_labels, read_label_image
+
+ATLAS = [p for p in sorted((REPO / "meshes").glob("*.json")) if p.stem != "brain_phantom"]
+
+#: Two nested balls in a 40³ grid of 1 mm voxels: tumor r = 8 mm inside white r = 16 mm.
+R_IN, R_OUT, N = 8.0, 16.0, 40
+#: Mesh volumes vs the exact ball volumes (smoothing at 0.3 x size rounds the voxel steps).
+VOLUME_RTOL = 0.05
+
+
+def _balls() -> np.ndarray:
+    x = np.arange(N) + 0.5 - N / 2
+    r = np.sqrt(sum(c**2 for c in np.meshgrid(x, x, x, indexing="ij")))
+    a = np.zeros((N, N, N), dtype=np.int16)
+    a[r < R_OUT] = 2
+    a[r < R_IN] = 1
+    return a
+
+
+def _on_rank0(fn):
+    """Run ``fn`` on rank 0 only and share its result (or its exception) with every rank."""
+    comm = MPI.COMM_WORLD
+    res, err = None, None
+    if comm.rank == 0:
+        try:
+            res = fn()
+        except Exception as exc:  # re-raised on every rank below
+            err = exc
+    res, err = comm.bcast((res, err), root=0)
+    if err is not None:
+        raise err
+    return res
+
+
+@pytest.fixture(scope="module")
+def balls_msh():
+    comm = MPI.COMM_WORLD
+    tmp = Path(comm.bcast(tempfile.mkdtemp(prefix="tumorpde-balls-") if comm.rank == 0 else None))
+
+    def build():
+        pytest.importorskip("skimage")
+        pytest.importorskip("pyacvd")
+        pytest.importorskip("pymeshfix")
+        from tumorpde.meshing import MeshParameters, labels_to_mesh
+
+        np.save(tmp / "balls.npy", _balls())
+        img = read_label_image(tmp / "balls.npy", spacing="1")
+        labels_to_mesh(
+            img, {1: "tumor", 2: "white"}, tmp / "balls.msh", params=MeshParameters(size=2.5)
+        )
+        return tmp / "balls.msh"
+
+    yield _on_rank0(build)
+    comm.barrier()
+    if comm.rank == 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_import_is_cheap():
+    code = (
+        "import sys, tumorpde.meshing, tumorpde.meshinfo, tumorpde.atlas, tumorpde.mesh_cli; "
+        "print([m for m in ('gmsh', 'skimage', 'scipy', 'pyacvd', 'pymeshfix', 'pyvista', "
+        "'nilearn', 'nibabel', 'nrrd', 'meshio', 'dolfinx') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_parse_labels():
+    assert parse_labels("1=tumor, 2=white,3=white") == {1: "tumor", 2: "white", 3: "white"}
+    for bad, msg in (
+        ("1=tumor,1=grey", "given twice"),
+        ("x=tumor", "not an integer"),
+        ("1", "not LABEL=NAME"),
+        ("0=bg", "background"),
+        ("2=white matter", "letters"),
+        ("", "no labels"),
+    ):
+        with pytest.raises(MeshingError, match=msg):
+            parse_labels(bad)
+
+
+def test_read_label_image_errors(tmp_path):
+    with pytest.raises(MeshingError, match="not found"):
+        read_label_image(tmp_path / "missing.nii.gz")
+    np.save(tmp_path / "a.npy", _balls())
+    with pytest.raises(MeshingError, match="needs --spacing"):
+        read_label_image(tmp_path / "a.npy")
+    np.save(tmp_path / "zero.npy", np.zeros((4, 4, 4), dtype=np.uint8))
+    with pytest.raises(MeshingError, match="no labels"):
+        read_label_image(tmp_path / "zero.npy", spacing="1")
+    (tmp_path / "x.stl").write_text("solid")
+    with pytest.raises(MeshingError, match="unknown label-image format"):
+        read_label_image(tmp_path / "x.stl")
+    img = read_label_image(tmp_path / "a.npy", spacing="0.5,0.5,2")
+    assert img.spacing.tolist() == [0.5, 0.5, 2.0]
+    assert img.labels() == [1, 2]
+
+
+def test_label_formats_agree(tmp_path):
+    nib = pytest.importorskip("nibabel")
+    nrrd = pytest.importorskip("nrrd")
+    a = _balls()
+    aff = np.diag([0.5, 0.5, 2.0, 1.0])
+    nib.save(nib.Nifti1Image(a, aff), str(tmp_path / "a.nii.gz"))
+    nrrd.write(
+        str(tmp_path / "a.nrrd"),
+        a,
+        {"space directions": np.diag([0.5, 0.5, 2.0]), "space": "left-posterior-superior"},
+    )
+    for name in ("a.nii.gz", "a.nrrd"):
+        img = read_label_image(tmp_path / name)
+        assert np.array_equal(img.data, a)
+        assert np.allclose(img.spacing, [0.5, 0.5, 2.0])
+
+
+def test_unknown_label_is_reported(tmp_path):
+    from tumorpde.meshing import labels_to_mesh
+
+    np.save(tmp_path / "a.npy", _balls())
+    img = read_label_image(tmp_path / "a.npy", spacing="1")
+    with pytest.raises(MeshingError, match=r"label 7 \(bone\) does not occur.*present: \[1, 2\]"):
+        labels_to_mesh(img, {1: "tumor", 7: "bone"}, tmp_path / "x.msh")
+
+
+def test_from_labels_recovers_volumes(balls_msh, comm):
+    meta = json.loads(balls_msh.with_suffix(".json").read_text())
+    exact = {"tumor": 4 / 3 * np.pi * R_IN**3, "white": 4 / 3 * np.pi * (R_OUT**3 - R_IN**3)}
+    assert set(meta["regions"]) == {"tumor", "white"}
+    assert meta["boundaries"] == {"outer": 10, "white_tumor_interface": 11}
+    assert meta["slivers_below_5deg"] == 0
+    dom = load_domain(FileMesh(kind="file", path=balls_msh), comm)  # 1 or 2 ranks
+    vols = dom.region_volumes()
+    for name, v in vols.items():
+        assert v == pytest.approx(meta["volumes_mm3"][name], abs=0.06)  # JSON: 0.1 mm³
+        assert v == pytest.approx(exact[name], rel=VOLUME_RTOL)
+    c = (N - 1) / 2  # .npy: voxel (i, j, k) is centred at (i, j, k) * spacing
+    assert dom.region_of_point([c, c, c]) == "tumor"
+    assert dom.region_of_point([c + 12.0, c, c]) == "white"
+
+
+@pytest.mark.serial
+def test_cli_from_labels_import_and_info(tmp_path, capsys):
+    pytest.importorskip("skimage")
+    meshio = pytest.importorskip("meshio")
+    from tumorpde.cli import main
+    from tumorpde.meshinfo import read_msh
+
+    np.save(tmp_path / "b.npy", _balls())
+    out = tmp_path / "b.msh"
+    argv = [
+        "mesh",
+        "from-labels",
+        str(tmp_path / "b.npy"),
+        "--spacing",
+        "1",
+        "--size",
+        "3",
+        "--labels",
+        "1=tumor,2=white",
+        "-o",
+        str(out),
+    ]
+    assert main(argv) == 0
+    assert main(["mesh", "from-labels", str(tmp_path / "b.npy"), "--labels", "1=t"]) == 2
+    assert "needs --spacing" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "mesh",
+                "from-labels",
+                str(tmp_path / "b.npy"),
+                "--spacing",
+                "1",
+                "--labels",
+                "1=t,9=x",
+            ]
+        )
+        == 2
+    )
+    assert "label 9 (x) does not occur" in capsys.readouterr().err
+
+    # meshio format (names lost: tags become region_<tag>) and .msh (names kept)
+    m = read_msh(out)
+    vtu = tmp_path / "b.vtu"
+    meshio.write(
+        vtu, meshio.Mesh(m.points, [("tetra", m.tets)], cell_data={"regions": [m.tet_tags]})
+    )
+    assert main(["mesh", "import", str(vtu), "--unit", "cm", "-o", str(tmp_path / "v.msh")]) == 0
+    meta_v = json.loads((tmp_path / "v.json").read_text())
+    meta_b = json.loads(out.with_suffix(".json").read_text())
+    assert set(meta_v["regions"]) == {f"region_{t}" for t in m.regions.values()}
+    assert meta_v["volumes_mm3"]["total"] == pytest.approx(
+        1000 * meta_b["volumes_mm3"]["total"], rel=1e-5
+    )
+    assert main(["mesh", "import", str(out), "-o", str(tmp_path / "k.msh")]) == 0
+    meta_k = json.loads((tmp_path / "k.json").read_text())
+    assert meta_k["regions"] == meta_b["regions"]
+    assert meta_k["boundaries"] == meta_b["boundaries"]
+    assert meta_k["volumes_mm3"] == meta_b["volumes_mm3"]
+    assert main(["mesh", "import", str(tmp_path / "nope.vtk")]) == 2
+
+    capsys.readouterr()
+    assert main(["mesh", "info", str(out), "--json", "--check"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["cells"] == meta_b["cells"] and info["slivers"] == 0
+    assert main(["mesh", "info", str(out), "--threshold", "89", "--check"]) == 1
+    assert "below 89 deg" in capsys.readouterr().err
+
+
+@pytest.mark.serial
+def test_info_png(tmp_path, balls_msh):
+    pytest.importorskip("pyvista")
+    from tumorpde.cli import main
+
+    png = tmp_path / "cut.png"
+    assert main(["mesh", "info", str(balls_msh), "--png", str(png), "--axis", "x"]) == 0
+    assert png.stat().st_size > 10_000
+
+
+def test_atlas_errors(monkeypatch, tmp_path):
+    from tumorpde import atlas
+
+    with pytest.raises(MeshingError, match="unknown organ 'heart'"):
+        atlas.build_organ("heart", out_dir=tmp_path)
+    with pytest.raises(MeshingError, match="--resolution 'medium'"):
+        atlas.build_organ("liver", "medium", out_dir=tmp_path)
+    monkeypatch.setattr(atlas, "CGAL_DATA", tmp_path / "absent.tar.gz")
+    with pytest.raises(MeshingError, match="apt-get install libcgal-demo"):
+        atlas.build_organ("liver", out_dir=tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert atlas.default_cache_dir() == tmp_path / "tumorpde" / "meshes"
+
+
+@pytest.mark.parametrize("meta_path", ATLAS, ids=[p.stem for p in ATLAS])
+def test_atlas_mesh_metadata_and_seed(meta_path, comm):
+    from tumorpde.meshinfo import mesh_info
+
+    meta = json.loads(meta_path.read_text())
+    for key in ("source", "license", "attribution", "generator", "build_time_s", "resolution"):
+        assert key in meta, key
+    assert meta["units"] == "mm" and meta["slivers_below_5deg"] == 0
+    assert all(t < 10 for t in meta["regions"].values())
+    assert all(t >= 10 for t in meta["boundaries"].values())
+    assert not set(meta["regions"]) & set(meta["boundaries"])
+    msh = meta_path.with_suffix(".msh")
+    info = _on_rank0(lambda: mesh_info(msh))
+    assert info["min_dihedral_deg"] == meta["min_dihedral_deg"] >= 5.0
+    assert info["volumes_mm3"] == meta["volumes_mm3"]
+    dom = load_domain(FileMesh(kind="file", path=msh), comm)
+    assert dom.region_of_point(meta["seed_point_mm"]) == meta["seed_region"]
