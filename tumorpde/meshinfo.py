@@ -252,11 +252,11 @@ def render_png(
     """
     import numpy as np
 
-    try:
-        import pyvista as pv
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise RuntimeError("--png needs PyVista: pip install 'tumorpde[viz]'") from exc
-    pv.OFF_SCREEN = True
+    from tumorpde.viz import _pyvista
+
+    pv = _pyvista()  # off-screen, EGL window: no X server needed
+    if pv is None:  # pragma: no cover - depends on the environment
+        raise RuntimeError("--png needs PyVista: pip install 'tumorpde[viz]'")
     m = mesh if isinstance(mesh, MeshArrays) else read_msh(mesh)
     cells = np.hstack([np.full((m.tets.shape[0], 1), 4), m.tets]).ravel()
     grid = pv.UnstructuredGrid(cells, np.full(m.tets.shape[0], pv.CellType.TETRA), m.points)
