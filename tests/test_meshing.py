@@ -266,3 +266,33 @@ def test_atlas_mesh_metadata_and_seed(meta_path, comm):
     assert info["volumes_mm3"] == meta["volumes_mm3"]
     dom = load_domain(FileMesh(kind="file", path=msh), comm)
     assert dom.region_of_point(meta["seed_point_mm"]) == meta["seed_region"]
+
+
+@pytest.mark.serial
+def test_nifti_small_region_is_kept_or_reported(tmp_path, capsys):
+    """A NIfTI segmentation end to end; a region too small for --size is an error, never dropped."""
+    from tumorpde.cli import main
+
+    nib = pytest.importorskip("nibabel")
+    n = 40
+    x, y, z = np.mgrid[:n, :n, :n] - n / 2 + 0.5
+    r = np.sqrt(x**2 + y**2 + z**2)
+    lab = np.zeros((n, n, n), np.uint8)
+    lab[r < 16] = 2
+    lab[r < 7] = 1  # tumor: 184 mm^3 at 0.5 mm voxels
+    path = tmp_path / "seg.nii.gz"
+    nib.save(nib.Nifti1Image(lab, np.diag([0.5, 0.5, 0.5, 1.0])), str(path))
+    out = tmp_path / "seg.msh"
+    assert (
+        main(["mesh", "from-labels", str(path), "--labels", "1=tumor,2=white", "-o", str(out)]) == 0
+    )
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert set(meta["regions"]) == {"tumor", "white"}
+    exact = 4 / 3 * np.pi * 3.5**3
+    assert meta["volumes_mm3"]["tumor"] == pytest.approx(exact, rel=0.2)
+    capsys.readouterr()
+    bad = tmp_path / "coarse.msh"
+    args = ["mesh", "from-labels", str(path), "--labels", "1=tumor,2=white", "--size", "4"]
+    assert main([*args, "-o", str(bad)]) == 2
+    assert "region(s) ['tumor'] vanish at mesh size 4 mm" in capsys.readouterr().err
+    assert not bad.exists()

@@ -53,6 +53,7 @@ def _cmd_from_labels(args: argparse.Namespace) -> int:
     from tumorpde.meshing import (
         MeshingError,
         MeshParameters,
+        auto_size,
         labels_to_mesh,
         parse_labels,
         read_label_image,
@@ -65,8 +66,9 @@ def _cmd_from_labels(args: argparse.Namespace) -> int:
         out = args.output or Path(args.image.name.split(".")[0] + ".msh")
         if out.suffix != ".msh":
             raise MeshingError(f"-o {out}: the output must be a .msh file")
+        size = args.size if args.size is not None else auto_size(img, regions)
         params = MeshParameters(
-            size=args.size, gap=args.gap, smoothing=args.smoothing, outer_name=args.outer_name
+            size=size, gap=args.gap, smoothing=args.smoothing, outer_name=args.outer_name
         )
         meta = labels_to_mesh(img, regions, out, holes=holes, params=params)
     except (MeshingError, ImportError) as exc:
@@ -142,7 +144,11 @@ def register_cli(subparsers: Any) -> None:
     f.add_argument("--labels", required=True, help="regions, e.g. 1=tumor,2=white,3=grey")
     f.add_argument("--holes", help="labels removed from the innermost region, e.g. 4=ventricle")
     f.add_argument("--spacing", help="voxel size in mm (required for .npy): 1 or 0.5,0.5,1.2")
-    f.add_argument("--size", type=float, default=4.0, help="target edge length in mm (4)")
+    f.add_argument(
+        "--size",
+        type=float,
+        help="target edge length in mm (default: 4, smaller when a region is small)",
+    )
     f.add_argument("--gap", type=float, help="min distance between nested surfaces (0.5 size)")
     f.add_argument("--smoothing", type=float, help="label smoothing sigma in mm (0.3 size)")
     f.add_argument("--outer-name", default="outer", help="name of the outer boundary")

@@ -720,6 +720,25 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def auto_size(img: LabelImage, regions: dict[int, str], cap: float = 4.0) -> float:
+    """Default edge length: ``cap`` mm, reduced so the smallest region keeps a few elements.
+
+    Args:
+        img: The label image.
+        regions: Label -> region name.
+        cap: Largest size returned (mm).
+
+    Returns:
+        ``min(cap, V_min^(1/3) / 4)`` with ``V_min`` the smallest region's voxel volume (mm³),
+        so that region exceeds the default ``min_component`` of ``(1.5 size)^3``.
+    """
+    import numpy as np
+
+    voxel = float(np.prod(img.spacing))
+    vols = [float(np.isin(img.data, [k]).sum()) * voxel for k in regions]
+    return float(min(cap, max(min(vols), 1e-9) ** (1 / 3) / 4.0))
+
+
 def labels_to_mesh(
     img: LabelImage,
     regions: dict[int, str],
@@ -780,6 +799,16 @@ def labels_to_mesh(
         raise MeshingError(f"names {sorted(shared)} are used for both regions and holes")
     out = Path(out)
     order, hole_names, surfaces, diag = nested_surfaces(img, regions, holes, params)
+    levels_meshed = {srf.level for srf in surfaces}
+    lost = [n for k, n in enumerate(order) if k not in levels_meshed]
+    if lost:  # a region smaller than min_component, or squeezed out by the nesting gaps
+        vols = diag["voxel_volumes_mm3"]
+        smallest = min(vols.get(n, 0.0) for n in lost)
+        hint = max(smallest, 1e-9) ** (1 / 3) / 4.0
+        raise MeshingError(
+            f"{img.source}: region(s) {lost} vanish at mesh size {params.size:g} mm "
+            f"(voxel volume {smallest:g} mm^3); use --size {hint:.2g} or smaller"
+        )
     gmsh.initialize(readConfigFiles=False)
     try:
         gmsh.model.add(name or out.stem)
