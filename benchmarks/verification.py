@@ -16,9 +16,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+# isort: off
+import tumorpde.backend  # noqa: F401  (the wheel's MPI library before mpi4py/dolfinx)
 from mpi4py import MPI
 
-import tumorpde.backend  # noqa: F401  (before dolfinx)
+# isort: on
 from tumorpde import verify
 
 

@@ -13,9 +13,12 @@ import pytest
 
 os.environ.setdefault("PYVISTA_OFF_SCREEN", "true")
 
+# isort: off
+import tumorpde.backend  # noqa: F401  (the wheel's MPI library before mpi4py/dolfinx)
 from mpi4py import MPI
 
-import tumorpde.backend  # noqa: F401  (the wheel's MPI before mpi4py/dolfinx)
+# isort: on
+from tumorpde.config import merge_sections
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -85,9 +88,4 @@ def box_case(**sections: Any) -> dict[str, Any]:
         },
         "output": {"picture": False},
     }
-    for key, value in sections.items():
-        if key != "mesh" and isinstance(value, dict) and isinstance(case.get(key), dict):
-            case[key] = {**case[key], **value}
-        else:
-            case[key] = value
-    return case
+    return merge_sections(case, sections)

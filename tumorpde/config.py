@@ -32,6 +32,7 @@ __all__ = [
     "CaseConfig",
     "ConfigError",
     "load_config",
+    "merge_sections",
     "mesh_region_names",
 ]
 
@@ -450,6 +451,24 @@ def config_from_dict(
     if bad:
         raise ConfigError(source, bad)
     return cfg
+
+
+def merge_sections(case: dict[str, Any], sections: Mapping[str, Any]) -> dict[str, Any]:
+    """Update a case dictionary table by table (``mesh`` is replaced whole, not merged).
+
+    Args:
+        case: A case as a dictionary (modified in place).
+        sections: Top-level keys to set; a table merges into the existing table of that name.
+
+    Returns:
+        ``case``.
+    """
+    for key, value in sections.items():
+        if key != "mesh" and isinstance(value, dict) and isinstance(case.get(key), dict):
+            case[key] = {**case[key], **value}
+        else:
+            case[key] = value
+    return case
 
 
 def _deepcopy(d: Any) -> Any:

@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 
 import tumorpde.backend  # noqa: F401  (before any dolfinx import)
-from tumorpde.config import DEFAULT_PETSC, CaseConfig, config_from_dict
+from tumorpde.config import DEFAULT_PETSC, CaseConfig, config_from_dict, merge_sections
 from tumorpde.forms import Forms, build_forms
 from tumorpde.mesh import Domain, load_domain
 from tumorpde.metrics import global_max, global_min
@@ -170,12 +170,7 @@ def _case(**sections: Any) -> dict[str, Any]:
         "solver": {"petsc": {k: v for k, v in VERIFY_PETSC.items() if DEFAULT_PETSC[k] != v}},
         "output": {"picture": False},
     }
-    for key, value in sections.items():
-        if key != "mesh" and isinstance(value, dict) and isinstance(case.get(key), dict):
-            case[key] = {**case[key], **value}
-        else:
-            case[key] = value
-    return case
+    return merge_sections(case, sections)
 
 
 @dataclass
