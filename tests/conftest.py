@@ -18,7 +18,7 @@ import tumorpde.backend  # noqa: F401  (the wheel's MPI library before mpi4py/do
 from mpi4py import MPI
 
 # isort: on
-from tumorpde.config import merge_sections
+from tumorpde.config import example_box_case, merge_sections
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -64,28 +64,16 @@ def _collect(comm: MPI.Comm):
 
 def box_case(**sections: Any) -> dict[str, Any]:
     """A small valid case dictionary on a box; keyword tables replace/extend the defaults."""
-    case: dict[str, Any] = {
-        "name": "test_box",
-        "mesh": {"kind": "box", "size": [4.0, 4.0, 4.0], "cells": [4, 4, 4]},
-        "time": {"t_end": 4.0, "dt": 1.0},
-        "tumor": {
+    case = example_box_case(
+        4.0,
+        4,
+        "test_box",
+        time={"t_end": 4.0, "dt": 1.0},
+        tumor={
             "proliferation_rate": "0.5 1/day",
             "motility": "0.1 mm^2/day",
-            "chemotaxis": "0.5 mm^2/day/nM",
             "initial": {"kind": "gaussian", "center": [2.0, 2.0, 2.0], "radius": 1.0},
         },
-        "ligand": {
-            "diffusivity": "5e-7 cm^2/s",
-            "decay_rate": "1e-4 1/s",
-            "tumor_secretion": "1 nM/h",
-        },
-        "receptor": {
-            "receptors_per_cell": 5e4,
-            "k_on": "1e6 1/M/s",
-            "k_off": "2e-3 1/s",
-            "k_t": "0.03 1/min",
-            "k_e": "0.15 1/min",
-        },
-        "output": {"picture": False},
-    }
+        ligand={"diffusivity": "5e-7 cm^2/s", "stromal_secretion": 0.0},
+    )
     return merge_sections(case, sections)

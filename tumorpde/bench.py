@@ -194,34 +194,12 @@ def bench_coupled(comm: Any, n: int, newton_steps: int = 3) -> dict[str, Any]:
     """The product's coupled Newton step on a unit-mm box with the default physics."""
     from petsc4py import PETSc
 
-    from tumorpde.config import config_from_dict
+    from tumorpde.config import config_from_dict, example_box_case
     from tumorpde.simulation import Simulation
 
-    case = {
-        "name": "bench_coupled",
-        "mesh": {"kind": "box", "size": [10.0, 10.0, 10.0], "cells": [n, n, n]},
-        "time": {"t_end": f"{12 * newton_steps} h", "dt": "12 h"},
-        "tumor": {
-            "proliferation_rate": "0.05 1/day",
-            "motility": "0.65 mm^2/day",
-            "chemotaxis": "0.5 mm^2/day/nM",
-            "initial": {"kind": "gaussian", "center": [5.0, 5.0, 5.0], "radius": 2.0},
-        },
-        "ligand": {
-            "diffusivity": "6e-7 cm^2/s",
-            "decay_rate": "1e-4 1/s",
-            "tumor_secretion": "1 nM/h",
-            "stromal_secretion": "0.02 nM/h",
-        },
-        "receptor": {
-            "receptors_per_cell": 5e4,
-            "k_on": "1e6 1/M/s",
-            "k_off": "2e-3 1/s",
-            "k_t": "0.03 1/min",
-            "k_e": "0.15 1/min",
-        },
-        "output": {"picture": False},
-    }
+    case = example_box_case(
+        10.0, n, "bench_coupled", time={"t_end": f"{12 * newton_steps} h", "dt": "12 h"}
+    )
     cfg = config_from_dict(case)
     t0 = time.perf_counter()
     sim = Simulation(cfg, comm)
