@@ -96,7 +96,7 @@ def test_run_writes_a_complete_run_directory(shared_tmp, comm):
     assert (out / "fields.xdmf").is_file() and (out / "fields.h5").stat().st_size > 0
     assert (out / "final.png").stat().st_size > 10_000
     xdmf = (out / "fields.xdmf").read_text()
-    for name in ("tumor", "ligand", "receptor", "complex", "occupancy"):
+    for name in ("tumor", "EGF", "EGFR", "EGFR_complex", "EGFR_occupancy"):
         assert f'Name="{name}"' in xdmf
     assert xdmf.count('<Attribute Name="tumor"') == 3  # t = 0, 1 d, 2 d
 
@@ -146,7 +146,7 @@ def test_one_and_two_ranks_give_the_same_qois(shared_tmp, comm):
     q1, q2 = read_qoi(shared_tmp / "np1" / "qoi.csv"), read_qoi(shared_tmp / "np2" / "qoi.csv")
     m2 = json.loads((shared_tmp / "np2" / "manifest.json").read_text())
     assert m2["mpi_ranks"] == 2
-    for key in ("tumor_burden_mm3", "mean_ligand_nM", "mean_occupancy", "max_tumor"):
+    for key in ("tumor_burden_mm3", "mean_EGF_nM", "occupancy_EGFR", "max_tumor"):
         np.testing.assert_allclose(q2[key], q1[key], rtol=1e-8, err_msg=key)
     np.testing.assert_allclose(q2["min_tumor"], q1["min_tumor"], rtol=1e-6, atol=1e-12)
 

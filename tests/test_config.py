@@ -25,10 +25,10 @@ def problems(case, **kw):
 def test_valid_case_is_converted_to_internal_units():
     cfg = config_from_dict(box_case())
     assert cfg.tumor.proliferation_rate == pytest.approx(0.5 / 24)
-    assert cfg.ligand.diffusivity == pytest.approx(0.18)
-    assert cfg.receptor.k_on == pytest.approx(3.6)
-    assert cfg.receptor.k_off == pytest.approx(7.2)
-    assert cfg.receptor_total_nM == pytest.approx(5e4 * 1e5 * 1e15 / 6.02214076e23)
+    assert cfg.pathways["EGFR"].ligand.diffusivity == pytest.approx(0.18)
+    assert cfg.pathways["EGFR"].receptor.k_on == pytest.approx(3.6)
+    assert cfg.pathways["EGFR"].receptor.k_off == pytest.approx(7.2)
+    assert cfg.receptor_total_nM("EGFR") == pytest.approx(5e4 * 1e5 * 1e15 / 6.02214076e23)
     assert cfg.solver.options() == DEFAULT_PETSC
 
 
@@ -59,7 +59,7 @@ def test_unknown_key_in_tagged_union():
         ("receptor", {"k_on": "fast"}, "receptor.k_on", "cannot parse"),
         ("tumor", {"proliferation_rate": [1]}, "tumor.proliferation_rate", "expected a rate"),
         ("output", {"format": "vtk"}, "output.format", "'xdmf' or 'vtx'"),
-        ("output", {"fields": ["tumour"]}, "output.fields.0", "'tumor', 'ligand'"),
+        ("output", {"fields": ["tumour"]}, "output.fields", "unknown field(s) ['tumour']"),
         ("receptor", {"initial_occupancy": 1.5}, "receptor.initial_occupancy", "less than or"),
     ],
 )
@@ -106,7 +106,7 @@ def test_msh_physical_names_read_without_gmsh():
 def test_overrides_and_petsc_options():
     case = box_case(solver={"petsc": {"ksp_type": "gmres", "pc_type": "ilu"}})
     cfg = config_from_dict(case, overrides={"time.dt": "30 min", "tumor.chemotaxis": 0.0})
-    assert cfg.time.dt == 0.5 and cfg.tumor.chemotaxis == 0.0
+    assert cfg.time.dt == 0.5 and cfg.pathways["EGFR"].effects.chemotaxis == 0.0
     assert cfg.solver.options()["ksp_type"] == "gmres"
     assert cfg.solver.options()["snes_type"] == "newtonls"
     probs, _ = problems(box_case(solver={"petsc": {"-ksp_type": "cg"}}))

@@ -33,8 +33,8 @@ def test_pure_diffusion_conserves_mass(comm):
     m1 = sim.qois.evaluate()
     assert len(infos) == 10
     # exact for the discrete scheme; what remains is the linear-solver tolerance (1e-10)
-    assert m1["tumor_burden"] == pytest.approx(m0["tumor_burden"], rel=1e-9)
-    assert m1["mean_ligand"] == pytest.approx(2.0, rel=1e-9)
+    assert m1["tumor_burden_mm3"] == pytest.approx(m0["tumor_burden_mm3"], rel=1e-9)
+    assert m1["mean_EGF_nM"] == pytest.approx(2.0, rel=1e-9)
     # diffusion really happened: the peak dropped a lot
     assert m1["max_tumor"] < 0.5 * m0["max_tumor"]
     assert m1["min_tumor"] > 0.0  # lumped mass + this mesh: no undershoot
@@ -89,14 +89,14 @@ def test_uniform_binding_reaches_ligand_depletion_equilibrium(comm):
     )
     sim = _sim(comm, case)
     cfg = sim.config
-    R_T = cfg.receptor_total_nM
-    Kd = cfg.receptor.k_off / cfg.receptor.k_on
+    R_T = cfg.receptor_total_nM("EGFR")
+    Kd = cfg.pathways["EGFR"].receptor.k_off / cfg.pathways["EGFR"].receptor.k_on
     s = L_T + R_T + Kd
     C_eq = (s - math.sqrt(s * s - 4 * L_T * R_T)) / 2
     _run(sim)
     q = sim.qois.evaluate()
-    assert q["mean_occupancy"] == pytest.approx(C_eq / R_T, rel=1e-8)
-    assert q["mean_ligand"] == pytest.approx(L_T - C_eq, rel=1e-8)
+    assert q["occupancy_EGFR"] == pytest.approx(C_eq / R_T, rel=1e-8)
+    assert q["mean_EGF_nM"] == pytest.approx(L_T - C_eq, rel=1e-8)
 
 
 def test_uniform_trafficking_steady_state(comm):
@@ -110,13 +110,13 @@ def test_uniform_trafficking_steady_state(comm):
     sim = _sim(comm, case)
     c = sim.config
     kon, koff, kt, ke, R0 = (
-        c.receptor.k_on,
-        c.receptor.k_off,
-        c.receptor.k_t,
-        c.receptor.k_e,
-        c.receptor_total_nM,
+        c.pathways["EGFR"].receptor.k_on,
+        c.pathways["EGFR"].receptor.k_off,
+        c.pathways["EGFR"].receptor.k_t,
+        c.pathways["EGFR"].receptor.k_e,
+        c.receptor_total_nM("EGFR"),
     )
-    s, kd = c.ligand.tumor_secretion, c.ligand.decay_rate
+    s, kd = c.pathways["EGFR"].ligand.tumor_secretion, c.pathways["EGFR"].ligand.decay_rate
 
     def steady(L):  # closed forms at constant L (Lauffenburger & Linderman 1993)
         R = kt * R0 / (kt + kon * L * ke / (koff + ke))
@@ -130,8 +130,8 @@ def test_uniform_trafficking_steady_state(comm):
     R_ss, C_ss = steady(L_ss)
     _run(sim)
     q = sim.qois.evaluate()
-    assert q["mean_ligand"] == pytest.approx(L_ss, rel=1e-8)
-    assert q["mean_occupancy"] == pytest.approx(C_ss / (R_ss + C_ss), rel=1e-8)
+    assert q["mean_EGF_nM"] == pytest.approx(L_ss, rel=1e-8)
+    assert q["occupancy_EGFR"] == pytest.approx(C_ss / (R_ss + C_ss), rel=1e-8)
 
 
 def test_output_times_are_hit_and_steps_yield(comm):
@@ -162,7 +162,7 @@ def test_region_overrides_set_dg0_coefficients(comm):
         regions={"white": {"tumor_motility": 5.0}},
     )
     sim = _sim(comm, case)
-    D = sim.state.coefficients["tumor_motility"]
+    D = sim.state.coefficients["tumor.motility"]
     total = comm.allreduce(fem.assemble_scalar(fem.form(D * ufl.dx)), op=MPI.SUM)
     assert total == pytest.approx(1.0 * 8.0 + 5.0 * 8.0)
     vols = sim.domain.region_volumes()

@@ -98,7 +98,7 @@ def test_build_forms_without_forcing_is_unchanged(comm):
     sig = [f.signature() for f in plain.residuals]
     assert sig == [f.signature() for f in empty.residuals]
     assert "t" in plain.constants
-    forced = build_forms(cfg, state, 0.5, forcing=lambda t: {"ligand": 2.0 * t})
+    forced = build_forms(cfg, state, 0.5, forcing=lambda t: {"EGF": 2.0 * t})
     assert forced.residuals[1].signature() != sig[1]
     assert [f.signature() for i, f in enumerate(forced.residuals) if i != 1] == sig[:1] + sig[2:]
     with pytest.raises(KeyError, match="unknown species"):

@@ -53,7 +53,29 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     print(
         f"  time: t_end = {cfg.time.t_end:g} h ({cfg.time.t_end / 24:g} d), dt = {cfg.time.dt:g} h"
     )
-    print(f"  receptor total: {cfg.receptor_total_nM:.6g} nM at carrying capacity")
+    print(
+        f"  scheme: {cfg.time.scheme}"
+        + (f", adaptive (tol {cfg.time.tolerance:g})" if cfg.time.adaptive else "")
+    )
+    if cfg.organ:
+        print(f"  organ profile: {cfg.organ}")
+    from tumorpde.model import species
+
+    for p, pw in cfg.pathways.items():
+        lig = f"ligand {pw.ligand.name}, " if pw.ligand else "no ligand, "
+        print(
+            f"  pathway {p}: {lig}{pw.receptor.receptors_per_cell:g} receptors/cell = "
+            f"{cfg.receptor_total_nM(p):.6g} nM at carrying capacity"
+        )
+    names = [s.name for s in species(cfg)]
+    print(f"  species ({len(names)}): {', '.join(names)}")
+    for region, values in cfg.regions.items():
+        print(
+            f"  region {region}: "
+            + ", ".join(
+                f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}" for k, v in values.items()
+            )
+        )
     if args.json:
         print(json.dumps(cfg.model_dump(mode="json"), indent=2))
     return 0
@@ -92,11 +114,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
             f"tumorpde: done in {tm['total_s']:.1f} s ({res.manifest['steps']} steps, "
             f"solve {tm['solve_s']:.1f} s, {comm.size} rank(s))"
         )
-        print(
-            f"  final t = {fin['t_h']:g} h: tumor burden {fin['tumor_burden_mm3']:.6g} mm^3, "
-            f"mean ligand {fin['mean_ligand_nM']:.6g} nM, "
-            f"mean occupancy {fin['mean_occupancy']:.6g}, min u {fin['min_tumor']:.3g}"
-        )
+        parts = [f"tumor burden {fin['tumor_burden_mm3']:.6g} mm^3"]
+        for key, value in fin.items():
+            if key.startswith(("mean_", "occupancy_", "signal_")):
+                parts.append(f"{key} {value:.6g}")
+        parts.append(f"min u {fin['min_tumor']:.3g}")
+        worst = max((v for k, v in fin.items() if k.startswith("balance_")), default=None)
+        if worst is not None:
+            parts.append(f"max balance residual {worst:.2g}")
+        print(f"  final t = {fin['t_h']:g} h: " + ", ".join(parts))
         print(f"  results: {res.outdir}")
         for key, path in res.files.items():
             print(f"    {key:9s} {path}")

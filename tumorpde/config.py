@@ -147,21 +147,35 @@ MeshConfig = Annotated[BoxMesh | FileMesh, Field(discriminator="kind")]
 
 # --------------------------------------------------------------------------------------- time
 class TimeConfig(_Strict):
-    """Time interval and (initial) step; output times are hit exactly."""
+    """Time interval, scheme and step control; output times (and dose times) are hit exactly.
+
+    ``scheme = "be"`` is backward Euler (first order), ``"bdf2"`` the variable-step BDF2 (second
+    order, started with one backward-Euler step). With ``adaptive = true`` the step follows a
+    local-error estimate (the difference between the solution and a polynomial predictor through
+    the last accepted steps, Milne's device) held below ``tolerance`` (relative, per species,
+    lumped L2 norm); without it, ``dt`` is used throughout. Newton failures halve the step.
+    """
 
     t_end: Time = Field(gt=0)
     dt: Time = Field(gt=0)
     output_every: Time | None = Field(default=None, gt=0)
     max_retries: int = Field(default=8, ge=0, le=30)
+    scheme: Literal["be", "bdf2"] = "be"
+    adaptive: bool = False
+    tolerance: float = Field(default=1e-3, gt=0, lt=1)
+    dt_min: Time = Field(default=1e-6, gt=0)
+    dt_max: Time | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
     def _dt(self) -> TimeConfig:
         if self.dt > self.t_end:
             raise ValueError(f"dt ({self.dt:g} h) must not exceed t_end ({self.t_end:g} h)")
+        if self.dt_max is not None and self.dt_max < self.dt:
+            raise ValueError(f"dt_max ({self.dt_max:g} h) must be >= dt ({self.dt:g} h)")
         return self
 
 
-# --------------------------------------------------------------------------------------- physics
+# --------------------------------------------------------------------------------------- tumor
 class GaussianSeed(_Strict):
     """Initial tumor density ``peak * exp(-|x - center|^2 / radius^2)``."""
 
@@ -179,52 +193,149 @@ class UniformSeed(_Strict):
 
 
 class TumorConfig(_Strict):
-    """Tumor-cell density u (normalized by the carrying capacity)."""
+    """Tumor-cell density u (normalized by the carrying capacity).
+
+    Chemotaxis belongs to each pathway (``effects.chemotaxis``); the single-pathway shorthand
+    (``[ligand]`` + ``[receptor]``) also accepts ``tumor.chemotaxis`` toward its ligand.
+    """
 
     proliferation_rate: Rate
     motility: Diffusivity
-    chemotaxis: Chemotaxis = 0.0
+    death_rate: Rate = 0.0
+    growth_law: Literal["logistic", "gompertz"] = "logistic"
+    signal_independent_growth: Fraction = Field(
+        default=0.3,
+        description="fraction b0 of proliferation that needs no pathway signal (used only when a "
+        "pathway has effects.proliferation > 0)",
+    )
     carrying_capacity: CellDensity = Field(
         default=1e5, description="cells/mm^3 at u = 1 (1e5/mm^3 = 1e8 cells/mL)"
     )
     initial: Annotated[GaussianSeed | UniformSeed, Field(discriminator="kind")]
 
 
-class LigandConfig(_Strict):
-    """One growth factor L (nM)."""
+# --------------------------------------------------------------------------------------- pathways
+class ECMBinding(_Strict):
+    """Reversible ligand binding to extracellular-matrix sites (HSPG): VEGF165, HGF."""
 
-    name: Name = "EGF"
+    sites: Concentration = Field(gt=0)
+    k_on: SecondOrderRate
+    k_off: Rate
+
+
+class PathwayLigand(_Strict):
+    """The pathway's diffusing ligand L (nM)."""
+
+    name: Name
     diffusivity: Diffusivity
     decay_rate: Rate = 0.0
     tumor_secretion: ConcentrationRate = Field(default=0.0, description="nM/h at u = 1")
     stromal_secretion: ConcentrationRate = 0.0
+    hypoxic_secretion: ConcentrationRate = Field(
+        default=0.0, description="extra tumor secretion at full hypoxia (needs [oxygen])"
+    )
     initial: Concentration = 0.0
+    ecm: ECMBinding | None = None
 
 
-class ReceptorConfig(_Strict):
-    """The ligand's receptor: free R and bound C per cell, pointwise ODEs.
+class PathwayReceptor(_Strict):
+    """Receptor states per cell (pointwise ODEs; stored as nM at carrying capacity).
 
-    dR/dt = k_t R0 - k_on L R + k_off C - k_t R;  dC/dt = k_on L R - k_off C - k_e C.
-    Synthesis k_t R0 keeps the ligand-free steady state at ``receptors_per_cell``.
+    dR/dt = k_t R0 - k_on L R + k_off C - k_t R + k_rec I;  dC/dt = k_on L R - k_off C - k_e C;
+    dI/dt = k_e C - (k_rec + k_deg) I  (Lauffenburger & Linderman 1993). Synthesis k_t R0 keeps
+    the ligand-free steady state at ``receptors_per_cell``. With ``internalized = false`` no I is
+    tracked (internalized complexes are degraded at once).
     """
 
-    name: Name = "EGFR"
     receptors_per_cell: float = Field(gt=0, le=1e8)
-    k_on: SecondOrderRate
-    k_off: Rate
+    k_on: SecondOrderRate = 0.0
+    k_off: Rate = 0.0
     k_t: Rate = Field(default=0.0, description="constitutive internalization of free receptor")
-    k_e: Rate = Field(default=0.0, description="internalization of the complex")
+    k_e: Rate = Field(default=0.0, description="ligand-induced internalization of the complex")
+    k_rec: Rate = Field(default=0.0, description="recycling of internalized receptor")
+    k_deg: Rate = Field(default=0.0, description="degradation of internalized receptor")
+    internalized: bool = True
     initial_occupancy: Fraction = 0.0
 
 
-class RegionOverride(_Strict):
-    """Per-region values ("soil") that replace the global ones inside that region."""
+class SignalConfig(_Strict):
+    """Downstream signal S in [0, 1]: dS/dt = rate (Hill(theta; half_max, hill) - S).
 
-    tumor_motility: Diffusivity | None = None
-    proliferation_rate: Rate | None = None
-    ligand_diffusivity: Diffusivity | None = None
-    ligand_decay_rate: Rate | None = None
-    ligand_stromal_secretion: ConcentrationRate | None = None
+    theta is occupancy (C + I)/(R + C + I) for ligand pathways, relative free receptor R/R0 for
+    ligand-less ones (HER2).
+    """
+
+    enabled: bool = True
+    half_max: float = Field(default=0.1, gt=0)
+    hill: float = Field(default=1.0, ge=1, le=8)
+    rate: Rate = Field(default=1.0, gt=0)
+    initial: Fraction | None = Field(default=None, description="default: the Hill value at t=0")
+
+
+class EffectsConfig(_Strict):
+    """How the pathway's signal acts on the tumor density."""
+
+    proliferation: float = Field(default=0.0, ge=0, description="weight in the growth signal")
+    survival: float = Field(default=0.0, ge=0, description="weight in the survival signal")
+    motility: float = Field(default=0.0, ge=0, description="D_u multiplier gain: 1 + m S")
+    chemotaxis: Chemotaxis = 0.0
+    chemotaxis_saturation: Concentration | None = Field(default=None, gt=0)
+    cytostatic: Fraction = Field(default=0.0, description="growth block of epithelial cells")
+    emt_rate: Rate = Field(default=0.0, description="signal-driven epithelial->mesenchymal rate")
+    emt_reversion: Rate = Field(default=0.0, description="mesenchymal->epithelial reversion")
+    emt_motility: float = Field(default=0.0, ge=0, description="motility gain of mesenchymal cells")
+
+
+class PathwayConfig(_Strict):
+    """One growth-factor pathway: ligand (optional), receptor states, signal and effects."""
+
+    description: str = ""
+    ligand: PathwayLigand | None = None
+    receptor: PathwayReceptor
+    signal: SignalConfig = SignalConfig()
+    effects: EffectsConfig = EffectsConfig()
+    references: dict[str, str] = {}
+
+
+# --------------------------------------------------------------------------------------- modules
+class OxygenConfig(_Strict):
+    """Quasi-steady oxygen O (mmHg): 0 = div(D grad O) + k_s (O_b - O) - M u O/(O + K_m).
+
+    Oxygen limits proliferation by O/(O + K_O), kills by hypoxic_death_rate * h(O) and drives
+    hypoxic ligand secretion, with hypoxia h(O) = K_h^n / (K_h^n + O^n).
+    """
+
+    diffusivity: Diffusivity = 6.3  # 1.75e-5 cm^2/s (Grote 1977)
+    supply_rate: Rate = Field(default=30.0, description="vascular supply P_O V (1/h)")
+    blood_level: Annotated[float, _unit("pressure"), Field(gt=0)] = 40.0
+    consumption: Annotated[float, _unit("pressure_rate"), Field(ge=0)] = 1000.0
+    consumption_half: Annotated[float, _unit("pressure"), Field(gt=0)] = 1.0
+    proliferation_half: Annotated[float, _unit("pressure"), Field(gt=0)] = 2.5
+    hypoxia_threshold: Annotated[float, _unit("pressure"), Field(gt=0)] = 5.0
+    hypoxia_hill: float = Field(default=3.0, ge=1, le=8)
+    hypoxic_death_rate: Rate = 0.0
+
+
+class BoneConfig(_Strict):
+    """Bone vicious cycle: osteoclast activity OC and matrix TGF-beta release.
+
+    dOC/dt = basal + activation * S_p * u - decay * OC; the pathway's ligand gains the source
+    matrix_release * OC. ``basal``, ``activation`` and ``matrix_release`` are per region (zero
+    outside bone through the organ profile or ``[regions]``).
+    """
+
+    pathway: Name = "TGFBR"
+    basal: Rate = 0.0
+    activation: Rate = 0.0
+    decay: Rate = Field(default=0.02, gt=0)
+    matrix_release: ConcentrationRate = 0.0
+
+
+class VesselConfig(_Strict):
+    """Vascular surface density and drug-barrier class (used by therapy), per region."""
+
+    surface_density: Annotated[float, _unit("inverse_length"), Field(ge=0)] = 10.0
+    barrier: Literal["normal", "fenestrated", "brain"] = "normal"
 
 
 # --------------------------------------------------------------------------------------- numerics
@@ -267,37 +378,110 @@ class SolverConfig(_Strict):
         return {**DEFAULT_PETSC, **self.petsc}
 
 
-FieldName = Literal["tumor", "ligand", "receptor", "complex", "occupancy"]
-
-
 class OutputConfig(_Strict):
-    """What the run directory gets."""
+    """What the run directory gets. ``fields`` = None writes every species and derived field."""
 
     format: Literal["xdmf", "vtx"] = "xdmf"
-    fields: list[FieldName] = ["tumor", "ligand", "receptor", "complex", "occupancy"]
+    fields: list[str] | None = None
     picture: bool = True
 
 
+RegionValue = float | str
+
+
 class CaseConfig(_Strict):
-    """A whole case: mesh, time, physics, numerics and outputs (all in internal units)."""
+    """A whole case: mesh, time, physics, numerics and outputs (all in internal units).
+
+    ``regions`` holds per-region values as flat dotted keys (``"tumor.motility"``,
+    ``"pathways.EGFR.ligand.stromal_secretion"``), already converted; see :data:`REGION_KEYS`.
+    """
 
     name: Name
     description: str = ""
+    organ: Name | None = None
     mesh: MeshConfig
     time: TimeConfig
     tumor: TumorConfig
-    ligand: LigandConfig
-    receptor: ReceptorConfig
-    regions: dict[str, RegionOverride] = {}
+    pathways: dict[Name, PathwayConfig] = {}
+    oxygen: OxygenConfig | None = None
+    bone: BoneConfig | None = None
+    vessels: VesselConfig = VesselConfig()
+    regions: dict[str, dict[str, RegionValue]] = {}
     solver: SolverConfig = SolverConfig()
     output: OutputConfig = OutputConfig()
 
-    @property
-    def receptor_total_nM(self) -> float:
-        """Ligand-free surface receptor as a concentration at carrying capacity (nM)."""
+    @model_validator(mode="after")
+    def _consistent(self) -> CaseConfig:
+        ligands: dict[str, str] = {}
+        for p, pw in self.pathways.items():
+            if pw.ligand is None:
+                continue
+            if pw.ligand.name in ligands:
+                raise ValueError(
+                    f"pathways {ligands[pw.ligand.name]} and {p} both use ligand "
+                    f"{pw.ligand.name!r}; give each pathway its own ligand name"
+                )
+            if pw.ligand.name in self.pathways or pw.ligand.name == "tumor":
+                raise ValueError(f"ligand name {pw.ligand.name!r} clashes with a pathway name")
+            ligands[pw.ligand.name] = p
+        if self.bone is not None:
+            pw = self.pathways.get(self.bone.pathway)
+            if pw is None or pw.ligand is None or not pw.signal.enabled:
+                raise ValueError(
+                    f"bone.pathway = {self.bone.pathway!r} must name an active pathway with a "
+                    f"ligand and a signal (active: {', '.join(self.pathways) or 'none'})"
+                )
+        needs_o2 = [
+            p for p, pw in self.pathways.items() if pw.ligand and pw.ligand.hypoxic_secretion
+        ]
+        if needs_o2 and self.oxygen is None:
+            raise ValueError(
+                f"pathways {', '.join(needs_o2)} have ligand.hypoxic_secretion but there is no "
+                "[oxygen] table"
+            )
+        return self
+
+    def receptor_total_nM(self, pathway: str) -> float:
+        """Ligand-free surface receptor of ``pathway`` at carrying capacity (nM)."""
         return receptors_per_cell_to_nM(
-            self.receptor.receptors_per_cell, self.tumor.carrying_capacity
+            self.pathways[pathway].receptor.receptors_per_cell, self.tumor.carrying_capacity
         )
+
+    def region_value(self, key: str, region: str) -> RegionValue | None:
+        """The per-region value of ``key`` in ``region`` (None: the global value applies)."""
+        return self.regions.get(region, {}).get(key)
+
+
+def region_keys(cfg_raw: Mapping[str, Any]) -> dict[str, str]:
+    """Region-addressable parameters of a (raw) case and their unit kinds.
+
+    Args:
+        cfg_raw: The case tables (after library merging), used for the active pathways and
+            modules.
+
+    Returns:
+        ``{dotted key: unit kind}`` (kind ``"text"`` for names).
+    """
+    keys = {
+        "tumor.motility": "diffusivity",
+        "tumor.proliferation_rate": "rate",
+        "tumor.death_rate": "rate",
+        "vessels.surface_density": "inverse_length",
+        "vessels.barrier": "text",
+    }
+    for p, table in (cfg_raw.get("pathways") or {}).items():
+        if isinstance(table, Mapping) and table.get("ligand"):
+            keys[f"pathways.{p}.ligand.diffusivity"] = "diffusivity"
+            keys[f"pathways.{p}.ligand.decay_rate"] = "rate"
+            keys[f"pathways.{p}.ligand.stromal_secretion"] = "concentration_rate"
+    if cfg_raw.get("oxygen") is not None:
+        keys["oxygen.supply_rate"] = "rate"
+        keys["oxygen.diffusivity"] = "diffusivity"
+    if cfg_raw.get("bone") is not None:
+        keys["bone.basal"] = "rate"
+        keys["bone.activation"] = "rate"
+        keys["bone.matrix_release"] = "concentration_rate"
+    return keys
 
 
 # --------------------------------------------------------------------------------------- loading
@@ -410,6 +594,203 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
+#: Single-pathway shorthand: region keys of the walking-skeleton format -> generic keys.
+_SHORTHAND_REGION_KEYS = {
+    "tumor_motility": "tumor.motility",
+    "proliferation_rate": "tumor.proliferation_rate",
+    "ligand_diffusivity": "pathways.{p}.ligand.diffusivity",
+    "ligand_decay_rate": "pathways.{p}.ligand.decay_rate",
+    "ligand_stromal_secretion": "pathways.{p}.ligand.stromal_secretion",
+}
+
+
+def _expand_shorthand(raw: dict[str, Any], problems: list[tuple[str, str]]) -> str | None:
+    """Turn top-level ``[ligand]`` + ``[receptor]`` tables into one entry of ``[pathways]``.
+
+    The shorthand is the walking-skeleton model: no internalized pool, no signal species, and the
+    tumor's ``chemotaxis`` toward the ligand.
+    """
+    if "ligand" not in raw and "receptor" not in raw:
+        return None
+    if "pathways" in raw:
+        problems.append(("ligand", "use either [ligand]/[receptor] or [pathways], not both"))
+        return None
+    lig = dict(raw.pop("ligand", None) or {})
+    rec = dict(raw.pop("receptor", None) or {})
+    if not rec:
+        problems.append(("receptor", "required field is missing (the [ligand] shorthand needs it)"))
+        return None
+    name = str(rec.pop("name", "EGFR"))
+    lig.setdefault("name", "EGF")
+    rec.setdefault("internalized", False)
+    tumor = raw.get("tumor") if isinstance(raw.get("tumor"), dict) else {}
+    effects = {"chemotaxis": tumor.pop("chemotaxis")} if "chemotaxis" in tumor else {}
+    raw["pathways"] = {
+        name: {
+            "library": False,
+            "ligand": lig or None,
+            "receptor": rec,
+            "signal": {"enabled": False},
+            "effects": effects,
+        }
+    }
+    if not lig:
+        del raw["pathways"][name]["ligand"]
+    regions = raw.get("regions")
+    if isinstance(regions, dict):
+        for table in regions.values():
+            if not isinstance(table, dict):
+                continue
+            for old, new in _SHORTHAND_REGION_KEYS.items():
+                if old in table:
+                    table[new.format(p=name)] = table.pop(old)
+    fields = (raw.get("output") or {}).get("fields")
+    if isinstance(fields, list):
+        lname = lig.get("name", "EGF")
+        rename = {
+            "ligand": lname,
+            "receptor": name,
+            "complex": f"{name}_complex",
+            "occupancy": f"{name}_occupancy",
+        }
+        raw["output"]["fields"] = [rename.get(f, f) for f in fields]
+    return name
+
+
+def _shorthand_paths(problems: list[tuple[str, str]], name: str | None) -> list[tuple[str, str]]:
+    """Report problems of a shorthand case against the tables the user wrote."""
+    if name is None:
+        return problems
+    out = []
+    for path, msg in problems:
+        for inner, outer in (
+            (f"pathways.{name}.ligand", "ligand"),
+            (f"pathways.{name}.receptor", "receptor"),
+            (f"pathways.{name}.effects.chemotaxis", "tumor.chemotaxis"),
+            (f"pathways.{name}", "receptor"),
+        ):
+            if path == inner or path.startswith(inner + "."):
+                path = outer + path[len(inner) :]
+                break
+        out.append((path, msg))
+    return out
+
+
+def _apply_library(
+    raw: dict[str, Any], base_dir: str | Path | None, problems: list[tuple[str, str]]
+) -> None:
+    """Merge each pathway table over its library defaults (and the organ profile over those)."""
+    from tumorpde import library
+
+    organ: dict[str, Any] = {}
+    if raw.get("organ") is not None:
+        try:
+            organ = library.load("organs", str(raw["organ"]), base_dir)
+        except library.LibraryError as exc:
+            problems.append(("organ", str(exc)))
+    pathways = raw.get("pathways")
+    if pathways is not None and not isinstance(pathways, dict):
+        return  # pydantic reports the type
+    merged: dict[str, Any] = {}
+    for p, table in (pathways or {}).items():
+        if not isinstance(table, dict):
+            merged[p] = table
+            continue
+        table = dict(table)
+        if table.pop("enabled", True) is False:
+            continue
+        use_library = table.pop("library", True)
+        base: dict[str, Any] = {}
+        if "file" in table:
+            try:
+                base = library.load("pathways", str(table.pop("file")), base_dir)
+            except library.LibraryError as exc:
+                problems.append((f"pathways.{p}.file", str(exc)))
+        elif use_library and p in library.available("pathways"):
+            base = library.load("pathways", p)
+        elif use_library and "receptor" not in table:
+            problems.append(
+                (
+                    f"pathways.{p}",
+                    "not in the pathway library (shipped: "
+                    + ", ".join(library.available("pathways"))
+                    + "); give file = 'my_pathway.toml' or full [ligand]/[receptor] tables",
+                )
+            )
+            continue
+        base.pop("name", None)
+        base = library.deep_merge(base, (organ.get("pathways") or {}).get(p, {}))
+        merged[p] = library.deep_merge(base, table)
+    if pathways is not None or merged:
+        raw["pathways"] = merged
+    for section in ("tumor", "vessels"):
+        if section in organ or section in raw:
+            raw[section] = library.deep_merge(organ.get(section, {}), raw.get(section) or {})
+    for section in ("oxygen", "bone"):  # optional modules: the case switches them on
+        if isinstance(raw.get(section), dict):
+            table = dict(raw[section])
+            if table.pop("enabled", True) is False:
+                del raw[section]
+                continue
+            raw[section] = library.deep_merge(organ.get(section, {}), table)
+    if organ.get("regions"):
+        raw["_organ_regions"] = organ["regions"]
+
+
+def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    from tumorpde.library import is_quantity_table
+
+    out: dict[str, Any] = {}
+    for k, v in table.items():
+        key = f"{prefix}.{k}" if prefix else str(k)
+        if isinstance(v, Mapping) and not is_quantity_table(v):
+            out.update(_flatten(v, key))
+        else:
+            out[key] = v
+    return out
+
+
+def _resolve_regions(raw: dict[str, Any], problems: list[tuple[str, str]]) -> None:
+    """Flatten ``[regions]`` to dotted keys, check them and convert units (organ profile first)."""
+    allowed = region_keys(raw)
+    organ_regions = raw.pop("_organ_regions", {}) or {}
+    case_regions = raw.get("regions") or {}
+    if not isinstance(case_regions, dict):
+        return
+    resolved: dict[str, dict[str, Any]] = {}
+    for origin, regions in (("organ", organ_regions), ("case", case_regions)):
+        for region, table in regions.items():
+            if not isinstance(table, Mapping):
+                problems.append((f"regions.{region}", "expected a table of parameter values"))
+                continue
+            for key, value in _flatten(table).items():
+                kind = allowed.get(key)
+                if kind is None:
+                    if origin == "organ":
+                        continue  # profile values for modules/pathways this case does not use
+                    problems.append(
+                        (
+                            f"regions.{region}.{key}",
+                            "not a per-region parameter of this case; allowed: "
+                            + ", ".join(sorted(allowed)),
+                        )
+                    )
+                    continue
+                if kind == "text":
+                    resolved.setdefault(str(region), {})[key] = str(value)
+                    continue
+                try:
+                    v = to_internal(value, kind)
+                    if v < 0:
+                        raise ValueError(f"must be >= 0 (got {v:g})")
+                except ValueError as exc:
+                    problems.append((f"regions.{region}.{key}", str(exc)))
+                    continue
+                resolved.setdefault(str(region), {})[key] = v
+    raw["regions"] = resolved
+    raw["_organ_region_names"] = sorted(organ_regions)
+
+
 def config_from_dict(
     data: Mapping[str, Any],
     *,
@@ -419,9 +800,13 @@ def config_from_dict(
 ) -> CaseConfig:
     """Validate a case given as a dictionary (e.g. parsed TOML).
 
+    Pipeline: overrides -> single-pathway shorthand -> library defaults < organ profile < case
+    -> per-region values (flattened, checked, converted) -> pydantic validation -> checks against
+    the mesh (region names) and the model (output field names).
+
     Args:
         data: The case tables.
-        base_dir: Directory that relative mesh paths are resolved against.
+        base_dir: Directory that relative mesh and parameter-file paths are resolved against.
         source: Name used in error messages (the file name).
         overrides: Dotted keys to set before validation, e.g. ``{"time.dt": "1 h"}``.
 
@@ -434,23 +819,49 @@ def config_from_dict(
     raw = _deepcopy(dict(data))
     for key, value in (overrides or {}).items():
         _set_dotted(raw, key, value)
+    problems: list[tuple[str, str]] = []
+    short = _expand_shorthand(raw, problems)
+    _apply_library(raw, base_dir, problems)
+    _resolve_regions(raw, problems)
+    organ_region_names = raw.pop("_organ_region_names", [])
+    if problems:
+        raise ConfigError(source, _shorthand_paths(problems, short))
     try:
         cfg = CaseConfig.model_validate(raw, context={"base_dir": base_dir})
     except ValidationError as exc:
-        raise ConfigError(source, _format(exc)) from None
+        raise ConfigError(source, _shorthand_paths(_format(exc), short)) from None
     try:
         names = mesh_region_names(cfg.mesh)
     except (OSError, ValueError) as exc:
         raise ConfigError(source, [("mesh.path", f"cannot read region names: {exc}")]) from None
     if not names:
         raise ConfigError(source, [("mesh", "the mesh has no named volume regions")])
+    case_regions = set((data.get("regions") or {}) if isinstance(data, Mapping) else {})
     bad = [
         (f"regions.{r}", f"unknown region; the mesh has: {', '.join(names)}")
         for r in cfg.regions
-        if r not in names
+        if r not in names and (r in case_regions or r not in organ_region_names)
     ]
     if bad:
         raise ConfigError(source, bad)
+    if any(r not in names for r in cfg.regions):  # organ-profile regions this mesh lacks
+        kept = {r: v for r, v in cfg.regions.items() if r in names}
+        cfg = cfg.model_copy(update={"regions": kept})
+    if cfg.output.fields is not None:
+        from tumorpde.model import output_field_names
+
+        known = output_field_names(cfg)
+        unknown = [f for f in cfg.output.fields if f not in known]
+        if unknown:
+            raise ConfigError(
+                source,
+                [
+                    (
+                        "output.fields",
+                        f"unknown field(s) {unknown}; this case has: {', '.join(known)}",
+                    )
+                ],
+            )
     return cfg
 
 

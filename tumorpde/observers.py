@@ -22,22 +22,14 @@ if TYPE_CHECKING:
 
 __all__ = ["FieldWriter", "Observer", "Progress", "QoIRecorder"]
 
-QOI_COLUMNS = [
-    "step",
-    "t_h",
-    "dt_h",
-    "tumor_burden_mm3",
-    "mean_ligand_nM",
-    "mean_occupancy",
-    "min_tumor",
-    "max_tumor",
-    "min_ligand_nM",
-    "min_receptor_nM",
-    "newton_iterations",
-    "linear_iterations",
-    "rejected_steps",
-    "wall_s",
-]
+
+def qoi_columns(sim: Simulation) -> list[str]:
+    """CSV columns of a run: step info, the case's QoIs (see :mod:`tumorpde.metrics`), solver."""
+    return (
+        ["step", "t_h", "dt_h"]
+        + sim.qois.columns()
+        + ["newton_iterations", "linear_iterations", "rejected_steps", "error_estimate", "wall_s"]
+    )
 
 
 class Observer(Protocol):
@@ -65,25 +57,20 @@ class QoIRecorder:
         self._file: Any = None
         self._writer: Any = None
         self._t0 = time.perf_counter()
+        self.columns: list[str] = []
 
     def _record(self, sim: Simulation, info: StepInfo | None) -> None:
-        q = sim.qois.evaluate()
-        row = {
+        row: dict[str, float] = {
             "step": info.step if info else 0,
             "t_h": info.t if info else sim.state.t,
             "dt_h": info.dt if info else 0.0,
-            "tumor_burden_mm3": q["tumor_burden"],
-            "mean_ligand_nM": q["mean_ligand"],
-            "mean_occupancy": q["mean_occupancy"],
-            "min_tumor": q["min_tumor"],
-            "max_tumor": q["max_tumor"],
-            "min_ligand_nM": q["min_ligand"],
-            "min_receptor_nM": q["min_receptor"],
-            "newton_iterations": info.newton_iterations if info else 0,
-            "linear_iterations": info.linear_iterations if info else 0,
-            "rejected_steps": info.rejected if info else 0,
-            "wall_s": time.perf_counter() - self._t0,
         }
+        row.update(sim.qois.evaluate())
+        row["newton_iterations"] = info.newton_iterations if info else 0
+        row["linear_iterations"] = info.linear_iterations if info else 0
+        row["rejected_steps"] = info.rejected if info else 0
+        row["error_estimate"] = info.error if info else float("nan")
+        row["wall_s"] = time.perf_counter() - self._t0
         self.rows.append(row)
         if self._writer is not None:
             self._writer.writerow({k: f"{v:.12g}" for k, v in row.items()})
@@ -92,9 +79,10 @@ class QoIRecorder:
     def on_start(self, sim: Simulation) -> None:
         """Open the CSV (rank 0) and record the initial state."""
         self._t0 = time.perf_counter()
+        self.columns = qoi_columns(sim)
         if self.path is not None and sim.comm.rank == 0:
             self._file = self.path.open("w", newline="")
-            self._writer = csv.DictWriter(self._file, fieldnames=QOI_COLUMNS)
+            self._writer = csv.DictWriter(self._file, fieldnames=self.columns)
             self._writer.writeheader()
         self._record(sim, None)
 
@@ -110,7 +98,8 @@ class QoIRecorder:
 
     def table(self) -> dict[str, np.ndarray]:
         """Columns as arrays."""
-        return {k: np.array([r[k] for r in self.rows]) for k in QOI_COLUMNS}
+        cols = self.columns or (list(self.rows[0]) if self.rows else [])
+        return {k: np.array([r[k] for r in self.rows]) for k in cols}
 
 
 class FieldWriter:

@@ -17,9 +17,10 @@ import numpy as np
 import tumorpde.backend  # noqa: F401  (before any dolfinx import)
 from tumorpde import io as tio
 from tumorpde.config import CaseConfig, load_config
-from tumorpde.forms import build_forms
+from tumorpde.forms import bdf_weights, build_forms
 from tumorpde.mesh import Domain, load_domain
 from tumorpde.metrics import QoIs
+from tumorpde.model import derived_field_names
 from tumorpde.observers import FieldWriter, Observer, Progress, QoIRecorder
 from tumorpde.solver import NewtonSolver
 from tumorpde.state import create_state
@@ -67,15 +68,41 @@ class Simulation:
         self.timings["mesh_s"] = time.perf_counter() - t0
         t1 = time.perf_counter()
         self.state = create_state(config, self.domain)
-        self.forms = build_forms(config, self.state, config.time.dt)
+        self.breakpoints: list[float] = []
+        self.hooks: list[Any] = []
+        self._setup_extensions()
+        self.forms = build_forms(config, self.state, config.time.dt, hooks=self.hooks)
         self.solver = NewtonSolver(
             self.forms.residuals, self.state.unknowns(), config.solver.options()
         )
-        self.qois = QoIs(self.state.fields, self.forms.dx_lumped)
-        self._occupancy = fem.Function(self.state.V, name="occupancy")
+        self.qois = QoIs(self.state, self.forms, self._extra_qois())
+        self._derived = {
+            name: fem.Function(self.state.V, name=name) for name in derived_field_names(config)
+        }
+        self._lumped_mass = self._mass_vector()
         self.update_derived()
         self.timings["setup_s"] = time.perf_counter() - t1
         self.timings["solve_s"] = 0.0
+
+    def _setup_extensions(self) -> None:
+        """Hook point for layers that add species terms (therapy); none in the base model."""
+
+    def _extra_qois(self) -> dict[str, Any]:
+        return {}
+
+    def _mass_vector(self) -> Any:
+        import ufl
+        from dolfinx import fem
+
+        v = ufl.TestFunction(self.state.V)
+        dxl = ufl.Measure(
+            "dx",
+            domain=self.domain.mesh,
+            metadata={"quadrature_rule": "vertex", "quadrature_degree": 1},
+        )
+        m = fem.assemble_vector(fem.form(v * dxl))
+        n = self.state.V.dofmap.index_map.size_local
+        return m.array[:n].copy()
 
     # ------------------------------------------------------------------ fields
     @property
@@ -84,17 +111,88 @@ class Simulation:
         return self.state.fields
 
     def update_derived(self) -> None:
-        """Refresh derived nodal fields (receptor occupancy C/(R+C))."""
-        R = self.state.fields["receptor"].x.array
-        C = self.state.fields["complex"].x.array
-        tot = R + C
-        self._occupancy.x.array[:] = np.divide(C, tot, out=np.zeros_like(C), where=tot > 0)
+        """Refresh derived nodal fields (receptor occupancy (C + I)/(R + C + I) per pathway)."""
+        f = self.state.fields
+        for p, pw in self.config.pathways.items():
+            if pw.ligand is None:
+                continue
+            bound = f[f"{p}_complex"].x.array.copy()
+            if pw.receptor.internalized:
+                bound += f[f"{p}_internal"].x.array
+            tot = f[p].x.array + bound
+            self._derived[f"{p}_occupancy"].x.array[:] = np.divide(
+                bound, tot, out=np.zeros_like(bound), where=tot > 0
+            )
 
     def output_function(self, name: str) -> Any:
         """The Function written for output field ``name``."""
-        if name == "occupancy":
-            return self._occupancy
+        if name in self._derived:
+            return self._derived[name]
         return self.state.fields[name]
+
+    def output_names(self) -> list[str]:
+        """Fields written to the run directory (``output.fields``, default all)."""
+        if self.config.output.fields is not None:
+            return list(self.config.output.fields)
+        return self.state.names + list(self._derived)
+
+    # ------------------------------------------------------------------ error control
+    def error_estimate(self, h: float) -> float | None:
+        """Local error of the step just solved, scaled so that 1 is ``time.tolerance``.
+
+        Milne's device: the difference between the solution and the polynomial predictor through
+        the last accepted values (linear for backward Euler, quadratic for BDF2), times the
+        error-constant ratio (1/2 for BE, 2/11 for BDF2 at constant steps), measured per species in
+        the lumped L2 norm relative to ``tolerance * ||w|| + 1e-3 * tolerance * scale``;
+        quasi-steady species are excluded. None while there is too little history.
+        """
+        from mpi4py import MPI
+
+        st, tc = self.state, self.config.time
+        hist = st.dt_history
+        if not hist:
+            return None
+        n = st.V.dofmap.index_map.size_local
+        m = self._lumped_mass
+        bdf2 = tc.scheme == "bdf2" and len(hist) >= 2
+        local = []
+        for sp in st.species:
+            if sp.kind == "algebraic":
+                continue
+            w = st.fields[sp.name].x.array[:n]
+            w0 = st.previous[sp.name].x.array[:n]
+            w1 = st.older[sp.name].x.array[:n]
+            if bdf2:
+                h1, h2 = hist[0], hist[1]
+                w2 = st.oldest[sp.name].x.array[:n]
+                # quadratic extrapolation through (t_n, w0), (t_n - h1, w1), (t_n - h1 - h2, w2)
+                d1 = (w0 - w1) / h1
+                d2 = ((w1 - w2) / h2 - d1) / (h1 + h2)  # = -(divided difference of order 2)
+                pred = w0 + h * d1 - h * (h + h1) * d2
+                c = 2.0 / 11.0
+            else:
+                h1 = hist[0]
+                pred = w0 + h * (w0 - w1) / h1
+                c = h / (h + h1)
+            e = c * (w - pred)
+            local += [float(m @ (e * e)), float(m @ (w * w)), float(m @ (w0 * w0))]
+        tot = np.array(self.comm.allreduce(np.array(local), op=MPI.SUM)).reshape(-1, 3)
+        vol = self.qois_volume
+        err = 0.0
+        for ee, ww, w0w0 in tot:
+            scale = max(np.sqrt(ww), np.sqrt(w0w0))
+            denom = tc.tolerance * scale + 1e-3 * tc.tolerance * np.sqrt(vol) * 1e-3
+            err = max(err, np.sqrt(ee) / denom)
+        return float(err)
+
+    @property
+    def qois_volume(self) -> float:
+        """Domain volume (mm³)."""
+        if not hasattr(self, "_volume"):
+            from mpi4py import MPI
+
+            self._volume = float(self.comm.allreduce(self._lumped_mass.sum(), op=MPI.SUM))
+        return self._volume
 
     # ------------------------------------------------------------------ time loop
     def steps(self) -> Iterator[StepInfo]:
@@ -104,14 +202,15 @@ class Simulation:
             Step information, identical on all ranks.
         """
         tc = self.config.time
-        dt_const = self.forms.dt
-
-        t_const = self.forms.constants.get("t")
+        k = self.forms.constants
+        st = self.state
+        breaks = {round(b, 9) for b in self.breakpoints}
 
         def set_dt(h: float) -> None:
-            dt_const.value = h
-            if t_const is not None:  # time-dependent terms are evaluated at t_{n+1}
-                t_const.value = self.state.t + h
+            k["dt"].value = h
+            k["t"].value = st.t + h  # time-dependent terms are evaluated at t_{n+1}
+            a = bdf_weights(tc.scheme, h, st.dt_history[0] if st.dt_history else None)
+            k["a0"].value, k["a1"].value, k["a2"].value = a
 
         def timed_solve() -> Any:
             t0 = time.perf_counter()
@@ -120,8 +219,11 @@ class Simulation:
             return res
 
         def accept(t: float) -> None:
-            self.state.accept()
-            self.state.t = t
+            self.qois.update_balance()
+            st.accept(t - st.t)
+            st.t = t
+            if round(t, 9) in breaks:  # a dose: restart the multistep history with BE
+                st.dt_history = []
 
         for obs in self.observers:
             obs.on_start(self)
@@ -129,12 +231,17 @@ class Simulation:
             timed_solve,
             set_dt,
             accept,
-            self.state.restore,
+            st.restore,
             t_end=tc.t_end,
             dt=tc.dt,
             stops=output_times(tc.t_end, tc.output_every),
             max_retries=tc.max_retries,
-            t0=self.state.t,
+            t0=st.t,
+            breakpoints=self.breakpoints,
+            error=self.error_estimate if tc.adaptive else None,
+            order=2 if tc.scheme == "bdf2" else 1,
+            dt_min=tc.dt_min,
+            dt_max=tc.dt_max,
         ):
             for obs in self.observers:
                 obs.on_step(self, info)
@@ -169,7 +276,7 @@ class Simulation:
         observers: list[Observer] = [recorder]
         writer = None
         if out is not None:
-            writer = FieldWriter(out, self.config.output.format, list(self.config.output.fields))
+            writer = FieldWriter(out, self.config.output.format, self.output_names())
             observers.append(writer)
             if case_text is not None and self.comm.rank == 0:
                 (out / "case.toml").write_text(case_text)
@@ -237,7 +344,15 @@ class Simulation:
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "units": {"length": "mm", "time": "h", "concentration": "nM"},
             "resolved": self.config.model_dump(mode="json"),
-            "derived": {"receptor_total_nM": self.config.receptor_total_nM},
+            "species": [
+                {"name": sp.name, "kind": sp.kind, "unit": sp.unit, "pathway": sp.pathway}
+                for sp in self.state.species
+            ],
+            "derived": {
+                "receptor_total_nM": {
+                    p: self.config.receptor_total_nM(p) for p in self.config.pathways
+                }
+            },
             "mesh": {
                 "cells": self.domain.num_cells_global(),
                 "vertices": self.domain.num_vertices_global(),
@@ -265,7 +380,18 @@ class Simulation:
         from tumorpde import viz
 
         self.update_derived()
-        names = ["tumor", "ligand", "occupancy"]
+        names, labels = ["tumor"], {"tumor": "tumor density u"}
+        for p, pw in self.config.pathways.items():
+            if pw.ligand is not None:
+                names += [pw.ligand.name, f"{p}_occupancy"]
+                labels[pw.ligand.name] = f"{pw.ligand.name} [nM]"
+                labels[f"{p}_occupancy"] = f"{p} occupancy"
+                break
+        else:
+            for p, pw in self.config.pathways.items():
+                if pw.signal.enabled:
+                    names.append(f"{p}_signal")
+                    labels[f"{p}_signal"] = f"{p} signal"
         data = gather_p1(self.state.V, [self.output_function(n) for n in names], self.domain)
         result: str | None = None
         if self.comm.rank == 0:
@@ -279,11 +405,7 @@ class Simulation:
                 cell_regions=regions,
                 title=self.config.name,
                 time_h=self.state.t,
-                labels={
-                    "tumor": "tumor density u",
-                    "ligand": f"{self.config.ligand.name} [nM]",
-                    "occupancy": f"{self.config.receptor.name} occupancy",
-                },
+                labels=labels,
             )
         result = self.comm.bcast(result, root=0)
         return Path(result) if result else None

@@ -1,13 +1,17 @@
-"""Time stepper: a generator of accepted backward-Euler steps with exact output times and retries.
+"""Time stepper: a generator of accepted steps with exact stop times, retries and step control.
 
 Each step solves the coupled system once. A step whose Newton solve fails is rejected: the fields
-are restored, dt is halved and the step is retried (at most ``max_retries`` times in a row). After
-a success dt grows back by 2x per step up to the nominal value. Requested times (outputs, t_end)
-are hit exactly by shortening the step that would cross them.
+are restored, dt is halved and the step is retried (at most ``max_retries`` times in a row).
+Without error control, dt grows back by 2x per step up to the nominal value after a failure.
+With error control (``error``), a step whose local-error estimate exceeds the tolerance is
+rejected too, and every next step size follows the standard controller
+``dt * 0.9 * err**(-1/(p+1))`` (Hairer, Norsett & Wanner, *Solving ODEs I*, II.4). Requested
+times (outputs, dose times, t_end) are hit exactly by shortening the step that would cross them.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -32,6 +36,8 @@ class StepInfo:
     rejected: int
     is_output: bool
     is_last: bool
+    error: float = float("nan")
+    rejected_error: int = 0
 
 
 def output_times(t_end: float, every: float | None) -> list[float]:
@@ -57,64 +63,101 @@ def steps(
     stops: Sequence[float],
     max_retries: int = 8,
     t0: float = 0.0,
+    breakpoints: Sequence[float] = (),
+    error: Callable[[float], float | None] | None = None,
+    order: int = 1,
+    dt_min: float = 0.0,
+    dt_max: float | None = None,
 ) -> Iterator[StepInfo]:
     """Advance from ``t0`` to ``t_end``, yielding each accepted step.
 
     Args:
         solve: Solves the step for the dt last passed to ``set_dt``.
         set_dt: Sets the step size used by ``solve``.
-        accept: Called with the new time after a successful solve.
-        restore: Called after a failed solve to reset the unknowns.
+        accept: Called with the new time after a successful (and accurate enough) solve.
+        restore: Called after a rejected solve to reset the unknowns.
         t_end: Final time.
-        dt: Nominal step.
-        stops: Times to hit exactly (sorted, within (t0, t_end]); ``is_output`` marks them.
-        max_retries: Consecutive dt halvings allowed before giving up.
+        dt: Nominal (fixed-step) or initial (adaptive) step.
+        stops: Output times to hit exactly (``is_output`` marks them).
+        max_retries: Consecutive Newton-failure halvings allowed before giving up.
         t0: Start time.
+        breakpoints: Further times to hit exactly (e.g. dose times), not marked as outputs.
+        error: Adaptive control: returns the local error estimate of the solved step, scaled so
+            that 1 is the tolerance, or None when it cannot be estimated yet. Steps with an
+            estimate above 1 are rejected and retried with a smaller dt; the next dt follows
+            ``0.9 * err**(-1/(order+1))``, limited to [0.2, 5] times the last step.
+        order: Order of the time scheme (for the step-size controller).
+        dt_min: Smallest step the controller may choose (error rejections stop there).
+        dt_max: Largest step (default: ``dt`` without control, unbounded with it).
 
     Yields:
         Information about each accepted step.
 
     Raises:
-        StepFailedError: If a step fails ``max_retries + 1`` times in a row.
+        StepFailedError: If a step's Newton solve fails ``max_retries + 1`` times in a row.
     """
     t, step, h = t0, 0, dt
-    pending = [s for s in sorted(stops) if s > t0 * (1 + 1e-14)]
-    if not pending or pending[-1] < t_end:
-        pending.append(t_end)
+    outputs = [s for s in sorted(stops) if s > t0 * (1 + 1e-14)]
+    if not outputs or outputs[-1] < t_end:
+        outputs.append(t_end)
+    out_set = set(outputs)
+    pending = sorted(set(outputs) | {b for b in breakpoints if t0 < b < t_end})
+    pending = [s for s in pending if s > t0 * (1 + 1e-14)]
     eps = 1e-10 * dt
+    cap = dt_max if dt_max is not None else (math.inf if error is not None else dt)
     while t < t_end - eps:
         target = pending[0]
         h_try = min(h, target - t)
         if target - (t + h_try) < eps or target - (t + h_try) < 0.01 * h_try:
-            h_try = target - t  # avoid a sliver step just before an output time
-        rejected = 0
+            h_try = target - t  # avoid a sliver step just before a stop
+        rejected = rejected_error = 0
+        err: float | None = None
         while True:
             set_dt(h_try)
             res = solve()
-            if res.converged:
-                break
-            restore()
-            rejected += 1
-            if rejected > max_retries:
-                raise StepFailedError(
-                    f"Newton failed at t={t:g} h ({res.reason_name}) after {max_retries} dt "
-                    f"halvings (last dt={h_try:g} h); loosen tolerances or reduce time.dt"
-                )
-            h_try *= 0.5
+            if not res.converged:
+                restore()
+                rejected += 1
+                if rejected > max_retries:
+                    raise StepFailedError(
+                        f"Newton failed at t={t:g} h ({res.reason_name}) after {max_retries} dt "
+                        f"halvings (last dt={h_try:g} h); loosen tolerances or reduce time.dt"
+                    )
+                h_try *= 0.5
+                continue
+            err = error(h_try) if error is not None else None
+            if err is not None and err > 1.0 and h_try > dt_min * (1 + 1e-12):
+                restore()
+                rejected_error += 1
+                h_try = max(dt_min, h_try * max(0.2, 0.9 * err ** (-1.0 / (order + 1))))
+                continue
+            break
         hit = abs((t + h_try) - target) <= eps
         t = target if hit else t + h_try
         if hit:
             pending.pop(0)
         accept(t)
         step += 1
-        h = min(dt, 2 * h_try) if rejected else h
+        if error is not None:
+            grow = (
+                2.0
+                if err is None
+                else min(5.0, max(0.2, 0.9 * max(err, 1e-10) ** (-1.0 / (order + 1))))
+            )
+            if rejected:
+                grow = min(grow, 2.0)
+            h = min(cap, max(dt_min, h_try * grow))
+        else:
+            h = min(dt, 2 * h_try) if rejected else h
         yield StepInfo(
             step=step,
             t=t,
             dt=h_try,
             newton_iterations=res.newton_iterations,
             linear_iterations=res.linear_iterations,
-            rejected=rejected,
-            is_output=hit,
+            rejected=rejected + rejected_error,
+            is_output=hit and target in out_set,
             is_last=t >= t_end - eps,
+            error=float("nan") if err is None else float(err),
+            rejected_error=rejected_error,
         )

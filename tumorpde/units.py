@@ -12,6 +12,7 @@ A case-file value is either a plain number, taken to be in internal units alread
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
@@ -29,6 +30,20 @@ INTERNAL_UNITS: dict[str, str] = {
     "second_order_rate": "1/(nM*h)",
     "chemotaxis": "mm^2/(h*nM)",
     "cell_density": "1/mm^3",
+    "dimensionless": "dimensionless",
+    "pressure": "mmHg",
+    "pressure_rate": "mmHg/h",
+    "inverse_length": "1/mm",
+    "velocity": "mm/h",
+    # pharmacokinetics (plasma compartments and doses keep clinical units)
+    "mass": "mg",
+    "volume": "L",
+    "volume_rate": "L/h",
+    "mass_rate": "mg/h",
+    "mass_concentration": "mg/L",
+    "molar_mass": "g/mol",
+    "body_mass": "kg",
+    "area": "m^2",
 }
 
 
@@ -47,7 +62,9 @@ def to_internal(value: Any, kind: str) -> float:
     """Convert a case-file value to the internal unit of ``kind``.
 
     Args:
-        value: A number (already in internal units) or a string ``"<number> <unit>"``.
+        value: A number (already in internal units), a string ``"<number> <unit>"``, or a
+            parameter-library table ``{value, unit, source, confidence}`` (only ``value`` and
+            ``unit`` are used here).
         kind: A key of :data:`INTERNAL_UNITS`.
 
     Returns:
@@ -58,6 +75,12 @@ def to_internal(value: Any, kind: str) -> float:
             the expected unit so pydantic can report it against the field path.
     """
     target = INTERNAL_UNITS[kind]
+    if isinstance(value, Mapping):
+        # A parameter-library entry: {value = ..., unit = "...", source = "...", confidence = ...}
+        if "value" not in value:
+            raise ValueError(f"a {kind} table needs a 'value' key (got keys {sorted(value)})")
+        unit = value.get("unit")
+        value = value["value"] if unit in (None, "", "1") else f"{value['value']} {unit}"
     if isinstance(value, bool):
         raise ValueError(f"expected a {kind} (number in {target} or a string with units)")
     if isinstance(value, int | float):

@@ -53,7 +53,7 @@ from tumorpde.forms import Forms, build_forms
 from tumorpde.mesh import Domain, load_domain
 from tumorpde.metrics import global_max, global_min
 from tumorpde.solver import NewtonSolver
-from tumorpde.state import SPECIES, State, create_state
+from tumorpde.state import State, create_state
 from tumorpde.stepper import StepFailedError, steps
 
 __all__ = [
@@ -79,6 +79,20 @@ VERIFY_PETSC: dict[str, Any] = {
     "ksp_rtol": 1e-13,
     "ksp_atol": 1e-16,
 }
+#: The verified model is the single-pathway (EGF/EGFR) shorthand; roles -> species names.
+SPECIES = ("tumor", "ligand", "receptor", "complex")
+_NAME = {"tumor": "tumor", "ligand": "EGF", "receptor": "EGFR", "complex": "EGFR_complex"}
+
+
+def _by_name(values: Any) -> Any:
+    """Re-key a role-keyed mapping (or a callable returning one) by species name."""
+    if values is None:
+        return None
+    if callable(values):
+        return lambda t: {_NAME[k]: v for k, v in values(t).items()}
+    return {_NAME[k]: v for k, v in values.items()}
+
+
 _PREFIX = "tumorpde_verify_"
 
 
@@ -197,7 +211,7 @@ def _setup(
 ) -> _Problem:
     dom = domain if domain is not None else load_domain(cfg.mesh, comm)
     state = create_state(cfg, dom)
-    forms = build_forms(cfg, state, cfg.time.dt if dt is None else dt, forcing=forcing)
+    forms = build_forms(cfg, state, cfg.time.dt if dt is None else dt, forcing=_by_name(forcing))
     newton = (
         NewtonSolver(forms.residuals, state.unknowns(), cfg.solver.options(), prefix=_PREFIX)
         if solver
@@ -262,10 +276,10 @@ def _dx(msh: Any, degree: int = 4) -> Any:
 
 def _set_fields(state: State, values: dict[str, Callable[[np.ndarray], np.ndarray]]) -> None:
     for s, fn in values.items():
-        state.fields[s].interpolate(fn)
-        state.fields[s].x.scatter_forward()
+        state.fields[_NAME[s]].interpolate(fn)
+        state.fields[_NAME[s]].x.scatter_forward()
     for s in SPECIES:
-        state.previous[s].x.array[:] = state.fields[s].x.array
+        state.previous[_NAME[s]].x.array[:] = state.fields[_NAME[s]].x.array
 
 
 # ------------------------------------------------------------------------------------ meshes
@@ -378,10 +392,10 @@ def _mms_forcing(cfg: CaseConfig, msh: Any, shape: str, temporal: bool) -> Calla
     """Sources that make :func:`_mms_exact` an exact solution of the documented equations."""
     import ufl
 
-    tm, lg, rc = cfg.tumor, cfg.ligand, cfg.receptor
-    Du, chi, rho = tm.motility, tm.chemotaxis, tm.proliferation_rate
+    tm, lg, rc = cfg.tumor, cfg.pathways["EGFR"].ligand, cfg.pathways["EGFR"].receptor
+    Du, chi, rho = tm.motility, cfg.pathways["EGFR"].effects.chemotaxis, tm.proliferation_rate
     DL, kd, st, ss = lg.diffusivity, lg.decay_rate, lg.tumor_secretion, lg.stromal_secretion
-    kon, koff, kt, ke, R0 = rc.k_on, rc.k_off, rc.k_t, rc.k_e, cfg.receptor_total_nM
+    kon, koff, kt, ke, R0 = rc.k_on, rc.k_off, rc.k_t, rc.k_e, cfg.receptor_total_nM("EGFR")
     x = ufl.SpatialCoordinate(msh)
 
     def forcing(t: Any) -> dict[str, Any]:
@@ -413,7 +427,7 @@ def _mms_run(
 
     cfg = config_from_dict(_case())
     p = _setup(cfg, comm, domain=domain, forcing=_mms_forcing(cfg, domain.mesh, shape, temporal))
-    R0 = cfg.receptor_total_nM
+    R0 = cfg.receptor_total_nM("EGFR")
     init = {
         s: (lambda x, s=s: _mms_exact(x, 0.0, np, R0, shape, temporal)[s] + 0.0 * x[0])
         for s in SPECIES
@@ -433,7 +447,7 @@ def _errors(p: _Problem, exact: dict[str, Any]) -> dict[str, tuple[float, float]
     dx = _dx(p.domain.mesh, 4)
     out = {}
     for s in SPECIES:
-        e = p.state.fields[s] - exact[s]
+        e = p.state.fields[_NAME[s]] - exact[s]
         l2 = _integral(p.domain.comm, e * e * dx)
         h1 = _integral(p.domain.comm, ufl.inner(ufl.grad(e), ufl.grad(e)) * dx)
         out[s] = (math.sqrt(l2), math.sqrt(h1))
@@ -495,7 +509,7 @@ def case_mms_box_time(comm: Any, full: bool = False) -> list[Row]:
     for dt in dts:
         p, ex = _mms_run(comm, dom, "box", temporal=True, t_end=t_end, dt=dt)
         V = p.state.V
-        finals.append({s: p.state.fields[s].x.array.copy() for s in SPECIES})
+        finals.append({s: p.state.fields[_NAME[s]].x.array.copy() for s in SPECIES})
         exact_err.append(_errors(p, ex)["tumor"][0])
         p.destroy()
     from dolfinx import fem
@@ -545,7 +559,7 @@ def case_conservation(comm: Any, full: bool = False) -> list[Row]:
         )
     )
     p = _setup(cfg, comm)
-    p.state.fields["ligand"].interpolate(lambda x: 2.0 * np.exp(-((x[0] - 0.8) ** 2) / 0.05))
+    p.state.fields[_NAME["ligand"]].interpolate(lambda x: 2.0 * np.exp(-((x[0] - 0.8) ** 2) / 0.05))
     p.state.accept()
     dxl = p.forms.dx_lumped
     mass = fem.form(p.state.fields["tumor"] * dxl)
@@ -578,10 +592,10 @@ def case_conservation(comm: Any, full: bool = False) -> list[Row]:
     cfg = config_from_dict(_case(mesh=mesh, tumor={"initial": seed}, ligand={"initial": 0.5}))
     p = _setup(cfg, comm)
     st = p.state
-    u, L, R, C = (st.fields[s] for s in SPECIES)
-    u0, L0, R0_, C0 = (st.previous[s] for s in SPECIES)
-    tm, lg, rc = cfg.tumor, cfg.ligand, cfg.receptor
-    R0 = cfg.receptor_total_nM
+    u, L, R, C = (st.fields[_NAME[s]] for s in SPECIES)
+    u0, L0, R0_, C0 = (st.previous[_NAME[s]] for s in SPECIES)
+    tm, lg, rc = cfg.tumor, cfg.pathways["EGFR"].ligand, cfg.pathways["EGFR"].receptor
+    R0 = cfg.receptor_total_nM("EGFR")
     b = rc.k_on * L * R - rc.k_off * C
     balances = {
         "tumor": (u - u0, tm.proliferation_rate * u * (1 - u)),
@@ -623,9 +637,12 @@ def case_conservation(comm: Any, full: bool = False) -> list[Row]:
     )
     p = _setup(cfg, comm)
     _march(p, 2.0, 0.2)
-    R0 = cfg.receptor_total_nM
+    R0 = cfg.receptor_total_nM("EGFR")
     n_own = p.state.V.dofmap.index_map.size_local
-    tot = p.state.fields["receptor"].x.array[:n_own] + p.state.fields["complex"].x.array[:n_own]
+    tot = (
+        p.state.fields[_NAME["receptor"]].x.array[:n_own]
+        + p.state.fields[_NAME["complex"]].x.array[:n_own]
+    )
     dev = comm.allreduce(float(np.abs(tot - R0).max(initial=0.0)) / R0, op=MPI.MAX)
     rows.append(
         _row("conservation", "max |R + C - R0| / R0 (k_t = k_e = 0)", 0.0, dev, 1e-10, "le")
@@ -661,7 +678,7 @@ def case_positivity(comm: Any, full: bool = False) -> list[Row]:
 
         def watch(_dt: float, p: _Problem = p, lo: dict = lo, hi: list = hi) -> None:
             for s in SPECIES:
-                lo[s] = min(lo[s], global_min(p.state.fields[s]))
+                lo[s] = min(lo[s], global_min(p.state.fields[_NAME[s]]))
             hi[0] = max(hi[0], global_max(p.state.fields["tumor"]))
 
         _march(p, 10 * dt, dt, watch)
@@ -696,7 +713,9 @@ def case_well_mixed(comm: Any, full: bool = False) -> list[Row]:
         from dolfinx import fem
 
         vol = _integral(comm, fem.Constant(p.domain.mesh, 1.0) * p.forms.dx_lumped)
-        means = {s: _integral(comm, p.state.fields[s] * p.forms.dx_lumped) / vol for s in SPECIES}
+        means = {
+            s: _integral(comm, p.state.fields[_NAME[s]] * p.forms.dx_lumped) / vol for s in SPECIES
+        }
         p.destroy()
         return cfg, means
 
@@ -708,7 +727,7 @@ def case_well_mixed(comm: Any, full: bool = False) -> list[Row]:
         receptor={"k_t": 0.0, "k_e": 0.0},
         time={"t_end": 400.0, "dt": 10.0},
     )
-    rc, RT = cfg.receptor, cfg.receptor_total_nM
+    rc, RT = cfg.pathways["EGFR"].receptor, cfg.receptor_total_nM("EGFR")
     Kd = rc.k_off / rc.k_on
     rows.append(
         _row("well_mixed", "C_eq, constant ligand", RT * L0 / (Kd + L0), m["complex"], 1e-8, "rel")
@@ -733,7 +752,7 @@ def case_well_mixed(comm: Any, full: bool = False) -> list[Row]:
         ligand={"initial": L0, "decay_rate": 0.0, "stromal_secretion": 0.0},
         time={"t_end": 400.0, "dt": 10.0},
     )
-    rc = cfg.receptor
+    rc = cfg.pathways["EGFR"].receptor
     Rs = rc.k_t * RT / (rc.k_t + rc.k_on * L0 * rc.k_e / (rc.k_off + rc.k_e))
     Cs = rc.k_on * L0 * Rs / (rc.k_off + rc.k_e)
     rows.append(_row("well_mixed", "R_s, trafficking", Rs, m["receptor"], 1e-8, "rel"))
@@ -784,7 +803,7 @@ def _steady_ligand(
     }
     problem = NonlinearProblem(
         p.forms.residuals[1],
-        p.state.fields["ligand"],
+        p.state.fields[_NAME["ligand"]],
         bcs=[bc],
         petsc_options_prefix=_PREFIX + "steady_",
         petsc_options=opts,
@@ -800,7 +819,7 @@ def _steady_ligand(
 
 def _l2_rel(p: _Problem, exact: Any) -> float:
     dx = _dx(p.domain.mesh, 4)
-    e = p.state.fields["ligand"] - exact
+    e = p.state.fields[_NAME["ligand"]] - exact
     return math.sqrt(_integral(p.domain.comm, e * e * dx) / _integral(p.domain.comm, exact**2 * dx))
 
 
@@ -1032,13 +1051,13 @@ def _partition_qois(comm: Any) -> list[float]:
         )
     )
     p = _setup(cfg, comm)
-    p.state.fields["ligand"].interpolate(lambda x: 1.0 + np.sin(3 * x[0]) * np.cos(2 * x[1]))
+    p.state.fields[_NAME["ligand"]].interpolate(lambda x: 1.0 + np.sin(3 * x[0]) * np.cos(2 * x[1]))
     p.state.accept()
     _march(p, 1.0, 0.25)
     dx = _dx(p.domain.mesh, 2)
     out = []
     for s in SPECIES:
-        f = p.state.fields[s]
+        f = p.state.fields[_NAME[s]]
         out += [
             _integral(comm, f * dx),
             math.sqrt(_integral(comm, ufl.inner(ufl.grad(f), ufl.grad(f)) * dx)),
