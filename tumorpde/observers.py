@@ -25,11 +25,8 @@ __all__ = ["FieldWriter", "Observer", "Progress", "QoIRecorder"]
 
 def qoi_columns(sim: Simulation) -> list[str]:
     """CSV columns of a run: step info, the case's QoIs (see :mod:`tumorpde.metrics`), solver."""
-    return (
-        ["step", "t_h", "dt_h"]
-        + sim.qois.columns()
-        + ["newton_iterations", "linear_iterations", "rejected_steps", "error_estimate", "wall_s"]
-    )
+    solver = ["newton_iterations", "linear_iterations", "rejected_steps", "error_estimate"]
+    return ["step", "t_h", "dt_h", *sim.qois.columns(), *solver, "wall_s"]
 
 
 class Observer(Protocol):
