@@ -108,7 +108,7 @@ def test_overrides_and_petsc_options():
     cfg = config_from_dict(case, overrides={"time.dt": "30 min", "tumor.chemotaxis": 0.0})
     assert cfg.time.dt == 0.5 and cfg.pathways["EGFR"].effects.chemotaxis == 0.0
     assert cfg.solver.options()["ksp_type"] == "gmres"
-    assert cfg.solver.options()["snes_type"] == "newtonls"
+    assert cfg.solver.options()["snes_type"] == "vinewtonrsls"
     probs, _ = problems(box_case(solver={"petsc": {"-ksp_type": "cg"}}))
     assert "without '-'" in probs["solver.petsc"]
 

@@ -116,9 +116,7 @@ def test_ligand_depletion_equilibrium_is_the_quadratic_root(comm):
     LT = 3.0
     lig = {"name": "HGF", "diffusivity": 0.1, "initial": LT}
     rec = _receptor(k_t=0.0, k_e=0.0, k_rec=0.0, k_deg=0.0, internalized=False)
-    cfg = _case(
-        {"MET": {"ligand": lig, "receptor": rec}}, u0=1.0, time={"t_end": 50.0, "dt": 1.0}
-    )
+    cfg = _case({"MET": {"ligand": lig, "receptor": rec}}, u0=1.0, time={"t_end": 50.0, "dt": 1.0})
     sim, _, q = _run(comm, cfg)
     r = cfg.pathways["MET"].receptor
     RT, Kd = cfg.receptor_total_nM("MET"), r.k_off / r.k_on
@@ -147,8 +145,13 @@ def _spread(comm, tgf: dict[str, Any] | None, t_end: float = 240.0):
     pathways: dict[str, Any] = {}
     if tgf is not None:
         pathways["TGFBR"] = {
-            "ligand": {"name": "TGFb", "diffusivity": 0.5, "initial": 0.2, "stromal_secretion": 0.1,
-                       "decay_rate": 0.5},
+            "ligand": {
+                "name": "TGFb",
+                "diffusivity": 0.5,
+                "initial": 0.2,
+                "stromal_secretion": 0.1,
+                "decay_rate": 0.5,
+            },
             "receptor": _receptor(receptors_per_cell=1e3, k_on="1e7 1/M/s", k_off="1e-3 1/s"),
             "signal": {"half_max": 0.05, "rate": 1.0},
             "effects": tgf,
@@ -237,9 +240,7 @@ def test_bdf2_is_second_order_and_be_first(comm):
 def test_adaptive_bdf2_meets_tolerance_and_hits_outputs(comm):
     errs, counts = [], []
     for tol in (1e-3, 1e-5):
-        err, infos = _logistic(
-            comm, "bdf2", 0.1, adaptive=True, tolerance=tol, output_every=5.0
-        )
+        err, infos = _logistic(comm, "bdf2", 0.1, adaptive=True, tolerance=tol, output_every=5.0)
         errs.append(err)
         counts.append(len(infos))
         outs = [i.t for i in infos if i.is_output]

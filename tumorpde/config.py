@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from tumorpde.drugs import Patient, Treatment
 from tumorpde.units import receptors_per_cell_to_nM, to_internal
 
 __all__ = [
@@ -62,7 +63,8 @@ ConcentrationRate = Annotated[float, _unit("concentration_rate"), Field(ge=0)]
 SecondOrderRate = Annotated[float, _unit("second_order_rate"), Field(ge=0)]
 Chemotaxis = Annotated[float, _unit("chemotaxis"), Field(ge=0)]
 CellDensity = Annotated[float, _unit("cell_density"), Field(gt=0)]
-Fraction = Annotated[float, Field(ge=0, le=1)]
+Number = Annotated[float, _unit("dimensionless")]
+Fraction = Annotated[float, _unit("dimensionless"), Field(ge=0, le=1)]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$", max_length=64)]
 
 
@@ -182,7 +184,7 @@ class GaussianSeed(_Strict):
     kind: Literal["gaussian"]
     center: tuple[Length, Length, Length]
     radius: Length = Field(gt=0)
-    peak: float = Field(default=0.5, gt=0, le=1)
+    peak: Number = Field(default=0.5, gt=0, le=1)
 
 
 class UniformSeed(_Strict):
@@ -247,7 +249,7 @@ class PathwayReceptor(_Strict):
     tracked (internalized complexes are degraded at once).
     """
 
-    receptors_per_cell: float = Field(gt=0, le=1e8)
+    receptors_per_cell: Number = Field(gt=0, le=1e8)
     k_on: SecondOrderRate = 0.0
     k_off: Rate = 0.0
     k_t: Rate = Field(default=0.0, description="constitutive internalization of free receptor")
@@ -266,8 +268,8 @@ class SignalConfig(_Strict):
     """
 
     enabled: bool = True
-    half_max: float = Field(default=0.1, gt=0)
-    hill: float = Field(default=1.0, ge=1, le=8)
+    half_max: Number = Field(default=0.1, gt=0)
+    hill: Number = Field(default=1.0, ge=1, le=8)
     rate: Rate = Field(default=1.0, gt=0)
     initial: Fraction | None = Field(default=None, description="default: the Hill value at t=0")
 
@@ -275,15 +277,17 @@ class SignalConfig(_Strict):
 class EffectsConfig(_Strict):
     """How the pathway's signal acts on the tumor density."""
 
-    proliferation: float = Field(default=0.0, ge=0, description="weight in the growth signal")
-    survival: float = Field(default=0.0, ge=0, description="weight in the survival signal")
-    motility: float = Field(default=0.0, ge=0, description="D_u multiplier gain: 1 + m S")
+    proliferation: Number = Field(default=0.0, ge=0, description="weight in the growth signal")
+    survival: Number = Field(default=0.0, ge=0, description="weight in the survival signal")
+    motility: Number = Field(default=0.0, ge=0, description="D_u multiplier gain: 1 + m S")
     chemotaxis: Chemotaxis = 0.0
     chemotaxis_saturation: Concentration | None = Field(default=None, gt=0)
     cytostatic: Fraction = Field(default=0.0, description="growth block of epithelial cells")
     emt_rate: Rate = Field(default=0.0, description="signal-driven epithelial->mesenchymal rate")
     emt_reversion: Rate = Field(default=0.0, description="mesenchymal->epithelial reversion")
-    emt_motility: float = Field(default=0.0, ge=0, description="motility gain of mesenchymal cells")
+    emt_motility: Number = Field(
+        default=0.0, ge=0, description="motility gain of mesenchymal cells"
+    )
 
 
 class PathwayConfig(_Strict):
@@ -312,7 +316,7 @@ class OxygenConfig(_Strict):
     consumption_half: Annotated[float, _unit("pressure"), Field(gt=0)] = 1.0
     proliferation_half: Annotated[float, _unit("pressure"), Field(gt=0)] = 2.5
     hypoxia_threshold: Annotated[float, _unit("pressure"), Field(gt=0)] = 5.0
-    hypoxia_hill: float = Field(default=3.0, ge=1, le=8)
+    hypoxia_hill: Number = Field(default=3.0, ge=1, le=8)
     hypoxic_death_rate: Rate = 0.0
 
 
@@ -331,6 +335,36 @@ class BoneConfig(_Strict):
     matrix_release: ConcentrationRate = 0.0
 
 
+class TherapyConfig(_Strict):
+    """Targeted therapy: the patient and the drug regimens (see :mod:`tumorpde.drugs`).
+
+    Each treatment names a catalog drug (or a drug file) and a regimen of that drug, with inline
+    regimen fields overriding it. Drugs must target active pathways.
+    """
+
+    patient: Patient = Patient()
+    treatments: list[Treatment] = []
+    tumor_permeability_weight: Literal["density"] = "density"
+
+    @field_validator("treatments")
+    @classmethod
+    def _unique(cls, v: list[Treatment]) -> list[Treatment]:
+        names = [t.spec.name for t in v]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(
+                f"drug(s) {', '.join(dup)} listed twice; give one regimen per drug "
+                "(use loading_dose/start/stop for schedule changes)"
+            )
+        return v
+
+
+class CompareConfig(_Strict):
+    """Arms of ``tumorpde compare``: arm name -> drugs (by name) of ``[therapy]`` it gives."""
+
+    arms: dict[Name, list[str]] = {}
+
+
 class VesselConfig(_Strict):
     """Vascular surface density and drug-barrier class (used by therapy), per region."""
 
@@ -340,7 +374,11 @@ class VesselConfig(_Strict):
 
 # --------------------------------------------------------------------------------------- numerics
 DEFAULT_PETSC: dict[str, str | int | float | bool] = {
-    "snes_type": "newtonls",
+    # Reduced-space active-set Newton with lower bounds 0 on every unknown (all species are
+    # densities or concentrations): stiff bilinear binding (drug-receptor k_on A R at 3.6/nM/h)
+    # otherwise lets plain Newton converge to a spurious root with A, R < 0 (measured: free HER2
+    # -17 nM after a trastuzumab loading dose); without active bounds it is plain Newton.
+    "snes_type": "vinewtonrsls",
     "snes_linesearch_type": "basic",
     "snes_rtol": 1e-9,
     "snes_atol": 1e-12,
@@ -406,6 +444,8 @@ class CaseConfig(_Strict):
     oxygen: OxygenConfig | None = None
     bone: BoneConfig | None = None
     vessels: VesselConfig = VesselConfig()
+    therapy: TherapyConfig | None = None
+    compare: CompareConfig | None = None
     regions: dict[str, dict[str, RegionValue]] = {}
     solver: SolverConfig = SolverConfig()
     output: OutputConfig = OutputConfig()
@@ -431,6 +471,17 @@ class CaseConfig(_Strict):
                     f"bone.pathway = {self.bone.pathway!r} must name an active pathway with a "
                     f"ligand and a signal (active: {', '.join(self.pathways) or 'none'})"
                 )
+        if self.therapy is not None:
+            self._check_therapy(self.therapy)
+        if self.compare is not None:
+            given = {t.spec.name for t in (self.therapy.treatments if self.therapy else [])}
+            for arm, drugs in self.compare.arms.items():
+                missing = [d for d in drugs if d not in given]
+                if missing:
+                    raise ValueError(
+                        f"compare.arms.{arm}: {', '.join(missing)} not in [[therapy.treatments]] "
+                        f"(given: {', '.join(sorted(given)) or 'none'})"
+                    )
         needs_o2 = [
             p for p, pw in self.pathways.items() if pw.ligand and pw.ligand.hypoxic_secretion
         ]
@@ -440,6 +491,27 @@ class CaseConfig(_Strict):
                 "[oxygen] table"
             )
         return self
+
+    def _check_therapy(self, therapy: TherapyConfig) -> None:
+        active = ", ".join(self.pathways) or "none"
+        for i, t in enumerate(therapy.treatments):
+            spec = t.spec
+            for target in spec.targets:
+                pw = self.pathways.get(target)
+                where = f"therapy.treatments.{i} ({spec.name})"
+                if pw is None:
+                    raise ValueError(
+                        f"{where}: targets pathway {target}, which is not active in this case "
+                        f"(active: {active}); add [pathways.{target}] or drop the drug"
+                    )
+                if spec.mechanism == "ligand_trap" and pw.ligand is None:
+                    raise ValueError(f"{where}: ligand trap on {target}, which has no ligand")
+                if spec.mechanism == "kinase_inhibitor" and not pw.signal.enabled:
+                    raise ValueError(
+                        f"{where}: kinase inhibitor on {target}, whose signal is switched off"
+                    )
+            if spec.mechanism in ("receptor_antibody", "ligand_trap") and len(spec.targets) != 1:
+                raise ValueError(f"therapy.treatments.{i}: a {spec.mechanism} has one target")
 
     def receptor_total_nM(self, pathway: str) -> float:
         """Ligand-free surface receptor of ``pathway`` at carrying capacity (nM)."""

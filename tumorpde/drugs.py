@@ -10,7 +10,7 @@ The PDE layer reads :attr:`DrugSpec.mechanism`, :attr:`DrugSpec.targets`, the tr
 parameters and :attr:`DrugSpec.binding` / :attr:`DrugSpec.potency`; :mod:`tumorpde.pk` turns
 :attr:`DrugSpec.pk` and a :class:`Regimen` into a plasma concentration ``Cpl(t)``.
 
-File layout (see ``docs`` of the data files themselves for worked examples)::
+File layout (the shipped files are worked examples)::
 
     name = "trastuzumab"
     mechanism = "receptor_antibody"          # | "ligand_trap" | "kinase_inhibitor"
@@ -23,7 +23,9 @@ File layout (see ``docs`` of the data files themselves for worked examples)::
     [response]      kill_max, half_occupancy, hill       # optional occupancy-driven kill
     [pk]            model = "two_compartment" | "two_compartment_mm" | "oral_one_compartment"
     [regimens.q3w]  route, dose, loading_dose, interval, infusion, loading_infusion, on, off
-    [label.q3w]     cmin_ss, cmax_ss, cavg_ss, auc_tau_ss, accumulation_ratio, half_life, tmax
+    [label.q3w]     cmin_ss, cmax_ss, cavg_ss, cmax_first, auc_tau_ss, accumulation_ratio,
+                    half_life, tmax  ({value, unit, source, confidence, note?, population?,
+                    range?}; keys are regimen names or "general")
 
 This module imports neither dolfinx nor MPI.
 """
@@ -425,10 +427,13 @@ class Regimen(_Strict):
 
 
 def _fmt_time(h: float) -> str:
-    if h >= 24 * 7 and (h / (24 * 7)).is_integer():
-        return f"{h / 168:g} week"
+    def unit(n: float, name: str) -> str:
+        return f"{n:g} {name}" + ("" if n == 1 else "s")
+
+    if h >= 24 * 7 and (h / (24 * 7)).is_integer() and h / 24 not in (14.0, 28.0):
+        return unit(h / 168, "week")
     if h >= 24 and (h / 24).is_integer():
-        return f"{h / 24:g} day"
+        return unit(h / 24, "day")
     if h < 1:
         return f"{h * 60:g} min"
     return f"{h:g} h"
@@ -544,22 +549,22 @@ class DrugSpec(_Strict):
     @model_validator(mode="after")
     def _mechanism(self) -> DrugSpec:
         if self.mechanism in ("receptor_antibody", "ligand_trap") and self.binding is None:
-            raise ValueError(f"a {self.mechanism} needs a [binding] table (k_on, k_off)")
+            raise ValueError(f"binding: a {self.mechanism} needs a [binding] table (k_on, k_off)")
         if self.mechanism == "kinase_inhibitor":
             missing = [t for t in self.targets if t not in self.potency]
             if missing:
                 raise ValueError(
-                    "a kinase_inhibitor needs [potency.<target>] for every target; missing: "
-                    + ", ".join(missing)
+                    "potency: a kinase_inhibitor needs [potency.<target>] for every target; "
+                    "missing: " + ", ".join(missing)
                 )
         extra = [t for t in self.potency if t not in self.targets]
         if extra:
-            raise ValueError(f"potency given for non-targets: {', '.join(extra)}")
+            raise ValueError(f"potency: given for non-targets: {', '.join(extra)}")
         oral = self.pk.model == "oral_one_compartment"
         for rname, reg in self.regimens.items():
             if (reg.route == "oral") != oral:
                 raise ValueError(
-                    f"regimens.{rname}: route '{reg.route}' does not fit the "
+                    f"regimens.{rname}.route: '{reg.route}' does not fit the "
                     f"'{self.pk.model}' PK model"
                 )
         unknown = [k for k in self.label if k != "general" and k not in self.regimens]
@@ -694,12 +699,21 @@ def _model_at(root: type[BaseModel], loc: Sequence[Any]) -> type[BaseModel] | No
     return models[0] if len(models) == 1 else None
 
 
+_FIELD_PREFIX = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*): (.+)$", re.S)
+_PK_TAGS = ("two_compartment", "two_compartment_mm", "oral_one_compartment")
+
+
 def _format(exc: ValidationError, root: type[BaseModel]) -> list[tuple[str, str]]:
     problems = []
     for err in exc.errors(include_url=False):
-        loc = err["loc"]
-        path = ".".join(str(p) for p in loc) or "(top level)"
+        loc = tuple(err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
+        m = _FIELD_PREFIX.match(msg) if err["type"] == "value_error" else None
+        if m:  # a model-level check names the field it is about: "field.path: message"
+            loc, msg = loc + tuple(m.group(1).split(".")), m.group(2)
+        # drop the discriminator tag that pydantic inserts after 'pk'
+        path = ".".join(str(p) for i, p in enumerate(loc) if not (i and p in _PK_TAGS))
+        path = path or "(top level)"
         if err["type"] == "extra_forbidden":
             parent = _model_at(root, loc[:-1])
             msg = "unknown key" + (

@@ -70,7 +70,11 @@ class TermContext:
         receptor_loss: Extra loss rate expression per pathway's free receptor (drug binding).
         growth_inhibition: Fractions that multiply proliferation by (1 - E).
         kill: Extra death rates (1/h) on the tumor density.
-        balance: Per ligand, named rate integrands of its global balance.
+        balance: Per ligand, named rate integrands of its global balance (``production``
+            is the source; every other entry is a sink).
+        receptor_extra: Extra receptor states per pathway (drug-bound) that count in the total
+            of the occupancy ``(C + I) / (R + C + I + extra)``.
+        rates: Per-cell rates for derived fields (``proliferation``, ``death``, ``kill``).
     """
 
     cfg: CaseConfig
@@ -83,6 +87,8 @@ class TermContext:
     growth_inhibition: list[Any] = field(default_factory=list)
     kill: list[Any] = field(default_factory=list)
     balance: dict[str, dict[str, Any]] = field(default_factory=dict)
+    receptor_extra: dict[str, list[Any]] = field(default_factory=dict)
+    rates: dict[str, Any] = field(default_factory=dict)
 
     def add(self, name: str, rate: Any) -> None:
         """Add a reaction rate to species ``name``."""
@@ -158,9 +164,10 @@ def _pathway_terms(ctx: TermContext, p: str) -> None:
             bal["matrix"] = jecm
         ctx.balance[lig.name] = bal
     if pw.signal.enabled:
+        extra = ctx.receptor_extra.get(p, [])
         if lig is not None:
             bound = C + internal if internal is not None else C
-            theta = physics.occupancy(R, bound)
+            theta = physics.occupancy(sum(extra, R), bound)
         else:
             theta = R / R0
         drive = physics.hill(theta, c[f"{p}.half_max"], pw.signal.hill)
@@ -226,9 +233,15 @@ def _tumor_terms(ctx: TermContext) -> None:
         delta = delta * (1 - s_surv)
     if cfg.oxygen is not None:
         delta = delta + c["o2.death"] * ctx.const["_hypoxia"]
-    for k in ctx.kill:
-        delta = delta + k
+    kill = sum(ctx.kill[1:], ctx.kill[0]) if ctx.kill else None
+    if kill is not None:
+        delta = delta + kill
     ctx.add("tumor", growth - delta * u)
+    ctx.rates.update(
+        {"proliferation": rho, "death": delta, "kill": kill if kill is not None else c["zero"]}
+    )
+    per_cell = (1 - u) if cfg.tumor.growth_law == "logistic" else -ufl.ln(ufl.max_value(u, 1e-12))
+    ctx.rates["net_growth"] = rho * per_cell - delta
 
 
 def _module_terms(ctx: TermContext) -> None:
@@ -279,6 +292,7 @@ def _constants(cfg: CaseConfig, state: State, dt: float) -> dict[str, Any]:
         "a1": const(1.0),
         "a2": const(0.0),
         "b0": const(cfg.tumor.signal_independent_growth),
+        "zero": const(0.0),
     }
     for p, pw in cfg.pathways.items():
         r = pw.receptor

@@ -113,16 +113,16 @@ class QoIs:
     def update_balance(self) -> dict[str, float]:
         r"""Evaluate each ligand's global balance for the step just solved (before acceptance).
 
-        The residual is :math:`|S - P + D + B + M| / \max(|S|, |P|, |D|, |B|, |M|)` with S the
-        discrete storage rate :math:`\int \partial_t^\Delta L`, P production, D decay, B receptor
-        binding and M matrix binding (no-flux boundaries: diffusion integrates to zero). It
-        measures how well the solved step conserves each ligand (solver tolerance).
+        The residual is :math:`|S - P + \sum_k K_k| / \max(|S|, |P|, |K_k|)` with S the discrete
+        storage rate :math:`\int \partial_t^\Delta L`, P production and K_k the sinks (decay,
+        receptor binding, matrix binding, drug trapping); no-flux boundaries make diffusion
+        integrate to zero. It measures how well the solved step conserves each ligand.
         """
         out = {}
         for L, terms in self._balance.items():
             vals = {k: self._sum(fm) for k, fm in terms.items()}
-            resid = vals["storage"] - vals["production"] + vals["decay"] + vals["binding"]
-            resid += vals.get("matrix", 0.0)
+            resid = vals["storage"] - vals["production"]
+            resid += sum(v for k, v in vals.items() if k not in ("storage", "production"))
             scale = max(abs(v) for v in vals.values())
             out[f"balance_{L}"] = abs(resid) / scale if scale > 0 else 0.0
         self.last_balance = out

@@ -59,6 +59,14 @@ def species(cfg: CaseConfig) -> list[Species]:
         out.append(Species("oxygen", "algebraic", "mmHg", "oxygen"))
     if cfg.bone is not None:
         out.append(Species("osteoclast", "ode", "1 (activity)", "osteoclast"))
+    for t in cfg.therapy.treatments if cfg.therapy else []:
+        spec = t.spec
+        target = spec.targets[0]
+        out.append(Species(spec.name, "pde", "nM", "drug", target))
+        if spec.mechanism == "receptor_antibody":
+            out.append(Species(f"{spec.name}_bound", "ode", "nM at u = 1", "drug_receptor", target))
+        elif spec.mechanism == "ligand_trap":
+            out.append(Species(f"{spec.name}_complex", "ode", "nM", "drug_ligand", target))
     return out
 
 
@@ -68,8 +76,28 @@ def has_emt(cfg: CaseConfig) -> bool:
 
 
 def derived_field_names(cfg: CaseConfig) -> list[str]:
-    """Output fields computed from the unknowns (receptor occupancy per ligand pathway)."""
-    return [f"{p}_occupancy" for p, pw in cfg.pathways.items() if pw.ligand is not None]
+    """Output fields computed from the unknowns.
+
+    Receptor occupancy per ligand pathway; with therapy, per drug its target occupancy
+    (antibodies), signal inhibition (kinase inhibitors) or trapped ligand fraction (traps), the
+    local drug kill rate and the net per-cell growth rate (1/h).
+    """
+    out = [f"{p}_occupancy" for p, pw in cfg.pathways.items() if pw.ligand is not None]
+    treatments = cfg.therapy.treatments if cfg.therapy else []
+    for t in treatments:
+        spec = t.spec
+        out.append(f"{spec.name}_{DRUG_EFFECT[spec.mechanism]}")
+    if treatments:
+        out += ["kill_rate", "net_growth_rate"]
+    return out
+
+
+#: The derived drug-response field per mechanism.
+DRUG_EFFECT = {
+    "receptor_antibody": "occupancy",
+    "kinase_inhibitor": "inhibition",
+    "ligand_trap": "trapped",
+}
 
 
 def output_field_names(cfg: CaseConfig) -> list[str]:

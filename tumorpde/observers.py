@@ -26,7 +26,7 @@ __all__ = ["FieldWriter", "Observer", "Progress", "QoIRecorder"]
 def qoi_columns(sim: Simulation) -> list[str]:
     """CSV columns of a run: step info, the case's QoIs (see :mod:`tumorpde.metrics`), solver."""
     solver = ["newton_iterations", "linear_iterations", "rejected_steps", "error_estimate"]
-    return ["step", "t_h", "dt_h", *sim.qois.columns(), *solver, "wall_s"]
+    return ["step", "t_h", "dt_h", *sim.qoi_names(), *solver, "wall_s"]
 
 
 class Observer(Protocol):
@@ -62,7 +62,7 @@ class QoIRecorder:
             "t_h": info.t if info else sim.state.t,
             "dt_h": info.dt if info else 0.0,
         }
-        row.update(sim.qois.evaluate())
+        row.update(sim.qoi_values())
         row["newton_iterations"] = info.newton_iterations if info else 0
         row["linear_iterations"] = info.linear_iterations if info else 0
         row["rejected_steps"] = info.rejected if info else 0

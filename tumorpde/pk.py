@@ -108,7 +108,12 @@ def schedule(
 
     Returns:
         The doses in time order.
+
+    Raises:
+        ValueError: If ``t_end_h`` is infinite and the regimen has neither cycles nor stop.
     """
+    if not math.isfinite(t_end_h) and regimen.cycles is None and regimen.stop is None:
+        raise ValueError("an unbounded regimen needs a finite t_end_h (or 'cycles'/'stop')")
     p = patient or Patient()
     t0 = start_h + regimen.start
     stop = math.inf if regimen.stop is None else start_h + regimen.stop
@@ -514,26 +519,37 @@ def steady_state_summary(
     regimen_name: str,
     patient: Patient | None = None,
     n_half_lives: float = 8.0,
+    tol: float = 1e-3,
 ) -> dict[str, Any]:
     """Steady-state trough and peak of a regimen of a drug.
 
-    The regimen is simulated for at least ``n_half_lives`` terminal half-lives (≥ 6; for the
+    The regimen is simulated for at least ``n_half_lives`` (≥ 6) terminal half-lives (for the
     Michaelis–Menten model the half-life is linearized at the average steady-state
-    concentration); the summary is taken over the last dosing interval (for intermittent
-    regimens: the interval after the last dose of the last "on" window).
+    concentration) and then for twice as many cycles until the estimated distance of the
+    trough from its steady-state value is below ``tol`` (relative; estimated from the
+    geometric decay of the cycle-to-cycle changes). The summary is taken over the last dosing
+    interval (for intermittent regimens: the interval after the last dose of the last "on"
+    window).
 
     Args:
         drug: A :class:`~tumorpde.drugs.DrugSpec` or a drug name/path.
         regimen_name: A regimen of the drug.
         patient: Body size (default 70 kg, 1.8 m^2).
-        n_half_lives: Simulated length in terminal half-lives.
+        n_half_lives: Initial simulated length in terminal half-lives (at least 6 are used).
+        tol: Relative steady-state tolerance of the trough.
 
     Returns:
         ``cmin_ss``, ``cmax_ss``, ``cavg_ss`` (mg/L), ``cmin_ss_nM``, ``cmax_ss_nM`` (nM),
         ``auc_tau_ss`` (mg·h/L over the last interval), ``accumulation_ratio`` (that AUC over
-        the AUC of the first interval), ``half_life_h``, ``interval_h``, ``t_last_dose_h``,
-        ``n_doses``, ``dose_mg``, ``loading_dose_mg``, ``converged`` (relative change of the
-        trough over the last cycle) and the regimen description.
+        the AUC of the first interval; with a loading dose the first interval has the loading
+        dose), ``accumulation_ratio_trough`` (trough over the first-interval trough),
+        ``half_life_h``, ``interval_h``, ``t_last_dose_h``, ``n_doses``, ``dose_mg``,
+        ``loading_dose_mg``, ``ss_error`` (estimated relative distance from steady state) and
+        the regimen description.
+
+    Raises:
+        DrugError: If the regimen does not exist, or the dose rate exceeds the saturable
+            elimination capacity (no steady state).
     """
     spec = drug if isinstance(drug, DrugSpec) else load_drug(drug)
     reg = spec.regimen(regimen_name).model_copy(update={"start": 0.0, "cycles": None, "stop": None})
@@ -549,17 +565,25 @@ def steady_state_summary(
                 [(f"regimens.{regimen_name}", "dose rate exceeds Vmax: no steady state")],
             )
     t_half = terminal_half_life_h(spec.pk, c_ref)
-    n_cycles = max(3, math.ceil(max(n_half_lives, 6.0) * t_half / cyc) + 1)
-    t_end = (n_cycles - 1) * cyc + (reg.doses_per_cycle - 1) * reg.interval
-    pk = PlasmaPK(spec.pk, schedule(reg, p, t_end), spec.molecular_weight)
-    t_last = float(pk.dose_times()[-1])
-    lo, hi = t_last, t_last + reg.interval
+    n_cycles = max(4, math.ceil(max(n_half_lives, 6.0) * t_half / cyc) + 1)
+    for _ in range(8):
+        t_end = (n_cycles - 1) * cyc + (reg.doses_per_cycle - 1) * reg.interval
+        pk = PlasmaPK(spec.pk, schedule(reg, p, t_end), spec.molecular_weight)
+        t_last = float(pk.dose_times()[-1])
+        hi = t_last + reg.interval
+        c0, c1, c2 = (float(pk.concentration(hi - k * cyc)) for k in range(3))
+        d1, d2 = abs(c0 - c1), abs(c1 - c2)
+        rho = min(d1 / d2, 0.999) if d2 > 0 else 0.0
+        ss_error = d1 * rho / (1.0 - rho) / max(abs(c0), 1e-300) if d1 > 0 else 0.0
+        if ss_error < tol:
+            break
+        n_cycles *= 2
+    lo = t_last
     cmin, cmax = _interval_extrema(pk, lo, hi)
     auc_ss = pk.auc(lo, hi)
     first = float(pk.dose_times()[0])
     auc_first = pk.auc(first, first + reg.interval)
-    prev = pk.concentration(hi - cyc)
-    conv = abs(pk.concentration(hi) - prev) / max(abs(pk.concentration(hi)), 1e-300)
+    c_first = float(pk.concentration(first + reg.interval))
     load = reg.loading_dose.mg(p) if reg.loading_dose is not None else None
     k = spec.nM_per_mg_L
     return {
@@ -582,7 +606,8 @@ def steady_state_summary(
         "cmin_ss_nM": cmin * k,
         "cmax_ss_nM": cmax * k,
         "accumulation_ratio": auc_ss / auc_first if auc_first > 0 else math.nan,
-        "converged": conv,
+        "accumulation_ratio_trough": c0 / c_first if c_first > 0 else math.nan,
+        "ss_error": ss_error,
     }
 
 

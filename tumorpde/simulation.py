@@ -79,16 +79,75 @@ class Simulation:
         self._derived = {
             name: fem.Function(self.state.V, name=name) for name in derived_field_names(config)
         }
+        self._derived_expr: dict[str, Any] = {}
+        if self.therapy is not None:
+            V = self.state.V
+            for name, expr in self.therapy.derived_expressions(self.forms.context).items():
+                self._derived_expr[name] = fem.Expression(
+                    expr, V.element.interpolation_points, comm=self.comm
+                )
+        self._auc: dict[str, float] = {}
+        self._auc_last: tuple[float, dict[str, float]] | None = None
         self._lumped_mass = self._mass_vector()
         self.update_derived()
         self.timings["setup_s"] = time.perf_counter() - t1
         self.timings["solve_s"] = 0.0
 
     def _setup_extensions(self) -> None:
-        """Hook point for layers that add species terms (therapy); none in the base model."""
+        """Create the therapy layer (if the case has treatments) and register its hooks."""
+        self.therapy = None
+        if self.config.therapy is not None and self.config.therapy.treatments:
+            from tumorpde.therapy import Therapy
+
+            self.therapy = Therapy(self.config, self.state)
+            self.hooks.append(self.therapy.hook)
+            self.breakpoints = self.therapy.breakpoints()
 
     def _extra_qois(self) -> dict[str, Any]:
-        return {}
+        if self.therapy is None:
+            return {}
+        return self.therapy.qoi_integrands(self.forms.context, self.forms.dx_lumped)
+
+    # ------------------------------------------------------------------ QoIs
+    def qoi_names(self) -> list[str]:
+        """QoI columns: :class:`QoIs` plus plasma levels and exposure (AUC) with therapy."""
+        names = self.qois.columns()
+        if self.therapy is not None:
+            names += list(self.therapy.plasma_values(0.0))
+            names += [f"plasma_{n}_auc_nMh" for n in self.therapy.plasma]
+            names += [self._auc_name(k) for k in self._auc_keys()]
+        return names
+
+    def _auc_keys(self) -> list[str]:
+        assert self.therapy is not None
+        return [k for k in self.qois.columns() if "_nM_" in k or k.endswith("_mean_nM")]
+
+    @staticmethod
+    def _auc_name(key: str) -> str:
+        return key.replace("_mean_nM", "_mean").replace("_nM_", "_") + "_auc_nMh"
+
+    def qoi_values(self) -> dict[str, float]:
+        """Current QoIs (collective; same on all ranks), accumulating tissue AUC over time."""
+        q = self.qois.evaluate()
+        if self.therapy is None:
+            return q
+        t = self.state.t
+        q.update(self.therapy.plasma_values(t))
+        for name, pk in self.therapy.plasma.items():
+            spec = [s for s in self.therapy.specs if s.name == name][0]
+            q[f"plasma_{name}_auc_nMh"] = pk.auc(0.0, t) * spec.nM_per_mg_L if t > 0 else 0.0
+        keys = self._auc_keys()
+        now = {k: q[k] for k in keys}
+        if self._auc_last is None:
+            self._auc = dict.fromkeys(keys, 0.0)
+        elif t > self._auc_last[0]:
+            t0, before = self._auc_last
+            for k in keys:
+                self._auc[k] += 0.5 * (before[k] + now[k]) * (t - t0)
+        self._auc_last = (t, now)
+        for k in keys:
+            q[self._auc_name(k)] = self._auc[k]
+        return q
 
     def _mass_vector(self) -> Any:
         import ufl
@@ -123,6 +182,9 @@ class Simulation:
             self._derived[f"{p}_occupancy"].x.array[:] = np.divide(
                 bound, tot, out=np.zeros_like(bound), where=tot > 0
             )
+        for name, expr in self._derived_expr.items():
+            self._derived[name].interpolate(expr)
+            self._derived[name].x.scatter_forward()
 
     def output_function(self, name: str) -> Any:
         """The Function written for output field ``name``."""
@@ -209,6 +271,8 @@ class Simulation:
         def set_dt(h: float) -> None:
             k["dt"].value = h
             k["t"].value = st.t + h  # time-dependent terms are evaluated at t_{n+1}
+            if self.therapy is not None:
+                self.therapy.set_time(st.t + h)
             a = bdf_weights(tc.scheme, h, st.dt_history[0] if st.dt_history else None)
             k["a0"].value, k["a1"].value, k["a2"].value = a
 

@@ -84,6 +84,15 @@ class NewtonSolver:
                 f"{exc.ierr}, see its message above (e.g. hypre is not in this PETSc build)"
             ) from None
         self.snes = self.problem.solver
+        self.bounds = None
+        if str(petsc_options.get("snes_type", "")).startswith("vi"):
+            # Variational-inequality Newton: every species is a concentration or density >= 0.
+            lb = self.problem.x.duplicate()
+            ub = self.problem.x.duplicate()
+            lb.set(0.0)
+            ub.set(PETSc.INFINITY)
+            self.snes.setVariableBounds(lb, ub)
+            self.bounds = (lb, ub)
 
     def solve(self) -> NewtonResult:
         """Run Newton from the current values of the unknowns.
@@ -113,6 +122,8 @@ class NewtonSolver:
     def destroy(self) -> None:
         """Free the PETSc objects."""
         self.snes.destroy()
+        for v in self.bounds or ():
+            v.destroy()
         self.problem.A.destroy()
         self.problem.b.destroy()
         self.problem.x.destroy()
