@@ -7,6 +7,7 @@ and invariants are known exactly (Lauffenburger & Linderman 1993; model notes V4
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -139,7 +140,6 @@ def test_her2_without_ligand_keeps_its_expression(comm):
 def _spread(comm, tgf: dict[str, Any] | None, t_end: float = 240.0):
     """Burden and second moment of u around the seed after t_end with/without a TGF-b pathway."""
     import ufl
-
     from dolfinx import fem
 
     pathways: dict[str, Any] = {}
@@ -194,7 +194,7 @@ def test_oxygen_quasi_steady_uniform_root(comm):
     """Uniform u: k_s (O_b - O) = M u O / (O + K_m), the positive root of a quadratic."""
     ox = {"supply_rate": 20.0, "blood_level": 40.0, "consumption": 600.0, "consumption_half": 2.0}
     cfg = _case({}, u0=0.5, oxygen=ox, time={"t_end": 1.0, "dt": 0.5})
-    sim, _, q = _run(comm, cfg)
+    _, _, q = _run(comm, cfg)
     ks, Ob, M, K, u = 20.0, 40.0, 600.0, 2.0, 0.5
     # ks (Ob - O)(O + K) = M u O  ->  ks O^2 + (ks K - ks Ob + M u) O - ks Ob K = 0
     a, b, c = ks, ks * K - ks * Ob + M * u, -ks * Ob * K
@@ -211,7 +211,7 @@ def test_bone_cycle_osteoclast_steady_state(comm):
         u0=1e-16,
         bone={"basal": 0.01, "activation": 0.0, "decay": 0.1, "matrix_release": 0.0},
     )
-    sim, _, q = _run(comm, cfg)
+    _, _, q = _run(comm, cfg)
     assert q["mean_osteoclast"] == pytest.approx(0.1, rel=1e-8)
 
 
@@ -223,7 +223,7 @@ def _logistic(comm, scheme: str, dt: float, **time: Any) -> tuple[float, Any]:
         rho=rho,
         time={"t_end": t_end, "dt": dt, "scheme": scheme, **time},
     )
-    sim, infos, q = _run(comm, cfg)
+    _, infos, q = _run(comm, cfg)
     exact = 1 / (1 + (1 / u0 - 1) * math.exp(-rho * t_end))
     return abs(q["max_tumor"] - exact), infos
 
@@ -231,8 +231,8 @@ def _logistic(comm, scheme: str, dt: float, **time: Any) -> tuple[float, Any]:
 def test_bdf2_is_second_order_and_be_first(comm):
     e_be = [_logistic(comm, "be", dt)[0] for dt in (2.0, 1.0, 0.5)]
     e_bdf = [_logistic(comm, "bdf2", dt)[0] for dt in (2.0, 1.0, 0.5)]
-    rates_be = [math.log2(a / b) for a, b in zip(e_be, e_be[1:], strict=False)]
-    rates_bdf = [math.log2(a / b) for a, b in zip(e_bdf, e_bdf[1:], strict=False)]
+    rates_be = [math.log2(a / b) for a, b in itertools.pairwise(e_be)]
+    rates_bdf = [math.log2(a / b) for a, b in itertools.pairwise(e_bdf)]
     assert all(abs(r - 1.0) < 0.15 for r in rates_be), rates_be
     assert all(abs(r - 2.0) < 0.25 for r in rates_bdf), rates_bdf
 

@@ -134,7 +134,7 @@ class Simulation:
         t = self.state.t
         q.update(self.therapy.plasma_values(t))
         for name, pk in self.therapy.plasma.items():
-            spec = [s for s in self.therapy.specs if s.name == name][0]
+            spec = next(s for s in self.therapy.specs if s.name == name)
             q[f"plasma_{name}_auc_nMh"] = pk.auc(0.0, t) * spec.nM_per_mg_L if t > 0 else 0.0
         keys = self._auc_keys()
         now = {k: q[k] for k in keys}

@@ -254,7 +254,7 @@ class Therapy:
         for spec in self.specs:
             A = ctx.f(spec.name)
             out[f"{spec.name}_mean_nM"] = (A * dxl, one * dxl)
-            eff = [k for k in derived if k.startswith(spec.name + "_")][0]
+            eff = next(k for k in derived if k.startswith(spec.name + "_"))
             for region, tag in dom.regions.items():
                 out[f"{spec.name}_nM_{region}"] = (A * dxr(tag), one * dxr(tag))
                 out[f"{eff}_{region}"] = (u * derived[eff] * dxr(tag), u * dxr(tag))
