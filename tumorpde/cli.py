@@ -198,6 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench.register_cli(sub)
     __import__("tumorpde.mesh_cli").mesh_cli.register_cli(sub)  # adds `tumorpde mesh`
+    __import__("tumorpde.pk").pk.register_cli(sub)  # adds `tumorpde drug`
+    __import__("tumorpde.compare").compare.register_cli(sub)  # adds `tumorpde compare`
     return p
 
 
@@ -216,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         # Every rank validated the same file and failed alike: no rank is left waiting.
         rank = 0
-        if args.command == "run":
+        if args.command in ("run", "compare"):
             rank = _comm().rank
         if rank == 0:
             print(f"error: {exc}", file=sys.stderr, flush=True)

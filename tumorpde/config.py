@@ -8,6 +8,7 @@ wrong and the allowed values. This module imports neither dolfinx nor pyvista.
 
 from __future__ import annotations
 
+import re
 import tomllib
 import types
 import typing
@@ -458,17 +459,19 @@ class CaseConfig(_Strict):
                 continue
             if pw.ligand.name in ligands:
                 raise ValueError(
-                    f"pathways {ligands[pw.ligand.name]} and {p} both use ligand "
+                    f"pathways.{p}.ligand.name: pathways {ligands[pw.ligand.name]} and {p} both use ligand "
                     f"{pw.ligand.name!r}; give each pathway its own ligand name"
                 )
             if pw.ligand.name in self.pathways or pw.ligand.name == "tumor":
-                raise ValueError(f"ligand name {pw.ligand.name!r} clashes with a pathway name")
+                raise ValueError(
+                    f"pathways.{p}.ligand.name: {pw.ligand.name!r} clashes with a pathway name"
+                )
             ligands[pw.ligand.name] = p
         if self.bone is not None:
             pw = self.pathways.get(self.bone.pathway)
             if pw is None or pw.ligand is None or not pw.signal.enabled:
                 raise ValueError(
-                    f"bone.pathway = {self.bone.pathway!r} must name an active pathway with a "
+                    f"bone.pathway: {self.bone.pathway!r} must name an active pathway with a "
                     f"ligand and a signal (active: {', '.join(self.pathways) or 'none'})"
                 )
         if self.therapy is not None:
@@ -487,8 +490,8 @@ class CaseConfig(_Strict):
         ]
         if needs_o2 and self.oxygen is None:
             raise ValueError(
-                f"pathways {', '.join(needs_o2)} have ligand.hypoxic_secretion but there is no "
-                "[oxygen] table"
+                f"oxygen: pathways {', '.join(needs_o2)} have ligand.hypoxic_secretion but there "
+                "is no [oxygen] table"
             )
         return self
 
@@ -626,6 +629,11 @@ def _format(exc: ValidationError) -> list[tuple[str, str]]:
         loc = err["loc"]
         path = ".".join(str(p) for p in loc) or "(top level)"
         msg = err["msg"].removeprefix("Value error, ")
+        m = re.match(r"^([A-Za-z_][\w.]*)( \([^)]*\))?: (.*)$", msg, re.S)
+        if m and m.group(1).split(".")[0] in CaseConfig.model_fields:
+            # a whole-case check that names its field: report it there
+            path = ".".join(p for p in (path if loc else "", m.group(1)) if p)
+            msg = (m.group(2) or "").strip(" ()") + (": " if m.group(2) else "") + m.group(3)
         if err["type"] == "extra_forbidden":
             parent: Any = CaseConfig
             for key in loc[:-1]:

@@ -128,16 +128,18 @@ class QoIs:
         self.last_balance = out
         return out
 
+    def ratio(self, key: str) -> float:
+        """One integral QoI (collective)."""
+        num, den = self._ratios[key]
+        n = self._sum(num)
+        if den is None:
+            return n
+        d = self._sum(den)
+        return n / d if d > 0 else 0.0
+
     def evaluate(self) -> dict[str, float]:
         """Current values (identical on all ranks)."""
-        out: dict[str, float] = {}
-        for k, (num, den) in self._ratios.items():
-            n = self._sum(num)
-            if den is None:
-                out[k] = n
-            else:
-                d = self._sum(den)
-                out[k] = n / d if d > 0 else 0.0
+        out = {k: self.ratio(k) for k in self._ratios}
         out["max_tumor"] = global_max(self.fields["tumor"])
         for s in self.state.names:
             out[f"min_{s}"] = global_min(self.fields[s])

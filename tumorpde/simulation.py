@@ -126,6 +126,21 @@ class Simulation:
     def _auc_name(key: str) -> str:
         return key.replace("_mean_nM", "_mean").replace("_nM_", "_") + "_auc_nMh"
 
+    def _accumulate_exposure(self) -> None:
+        """Add the last step's trapezoid to the tissue AUCs (every accepted step, collective)."""
+        if self.therapy is None:
+            return
+        keys = self._auc_keys()
+        now = {k: self.qois.ratio(k) for k in keys}
+        t = self.state.t
+        if self._auc_last is None:
+            self._auc = dict.fromkeys(keys, 0.0)
+        elif t > self._auc_last[0]:
+            t0, before = self._auc_last
+            for k in keys:
+                self._auc[k] += 0.5 * (before[k] + now[k]) * (t - t0)
+        self._auc_last = (t, now)
+
     def qoi_values(self) -> dict[str, float]:
         """Current QoIs (collective; same on all ranks), accumulating tissue AUC over time."""
         q = self.qois.evaluate()
@@ -136,17 +151,8 @@ class Simulation:
         for name, pk in self.therapy.plasma.items():
             spec = next(s for s in self.therapy.specs if s.name == name)
             q[f"plasma_{name}_auc_nMh"] = pk.auc(0.0, t) * spec.nM_per_mg_L if t > 0 else 0.0
-        keys = self._auc_keys()
-        now = {k: q[k] for k in keys}
-        if self._auc_last is None:
-            self._auc = dict.fromkeys(keys, 0.0)
-        elif t > self._auc_last[0]:
-            t0, before = self._auc_last
-            for k in keys:
-                self._auc[k] += 0.5 * (before[k] + now[k]) * (t - t0)
-        self._auc_last = (t, now)
-        for k in keys:
-            q[self._auc_name(k)] = self._auc[k]
+        for k in self._auc_keys():
+            q[self._auc_name(k)] = self._auc.get(k, 0.0)
         return q
 
     def _mass_vector(self) -> Any:
@@ -288,7 +294,9 @@ class Simulation:
             st.t = t
             if round(t, 9) in breaks:  # a dose: restart the multistep history with BE
                 st.dt_history = []
+            self._accumulate_exposure()
 
+        self._accumulate_exposure()
         for obs in self.observers:
             obs.on_start(self)
         for info in steps(
