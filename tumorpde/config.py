@@ -459,8 +459,8 @@ class CaseConfig(_Strict):
                 continue
             if pw.ligand.name in ligands:
                 raise ValueError(
-                    f"pathways.{p}.ligand.name: pathways {ligands[pw.ligand.name]} and {p} both use ligand "
-                    f"{pw.ligand.name!r}; give each pathway its own ligand name"
+                    f"pathways.{p}.ligand.name: pathways {ligands[pw.ligand.name]} and {p} both "
+                    f"use ligand {pw.ligand.name!r}; give each pathway its own ligand name"
                 )
             if pw.ligand.name in self.pathways or pw.ligand.name == "tumor":
                 raise ValueError(
