@@ -30,6 +30,7 @@ def _receptor(**kw: Any) -> dict[str, Any]:
         "k_rec": "0.05 1/min",
         "k_deg": "0.02 1/min",
         "internalized": True,
+        "initial_state": "free",  # start away from equilibrium: the tests check the approach
     }
     r.update(kw)
     return r

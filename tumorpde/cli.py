@@ -199,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.register_cli(sub)
     __import__("tumorpde.mesh_cli").mesh_cli.register_cli(sub)  # adds `tumorpde mesh`
     __import__("tumorpde.pk").pk.register_cli(sub)  # adds `tumorpde drug`
+    __import__("tumorpde.params_cli").params_cli.register_cli(sub)  # adds `tumorpde params`
     __import__("tumorpde.compare").compare.register_cli(sub)  # adds `tumorpde compare`
     return p
 

@@ -37,6 +37,7 @@ __all__ = [
     "load_config",
     "merge_sections",
     "mesh_region_names",
+    "read_case_tables",
 ]
 
 
@@ -258,6 +259,11 @@ class PathwayReceptor(_Strict):
     k_rec: Rate = Field(default=0.0, description="recycling of internalized receptor")
     k_deg: Rate = Field(default=0.0, description="degradation of internalized receptor")
     internalized: bool = True
+    initial_state: Literal["steady", "free"] = Field(
+        default="steady",
+        description="'steady': trafficking steady state at the initial ligand level (no fast "
+        "initial layer); 'free': R = (1 - initial_occupancy) R0, C = initial_occupancy R0, I = 0",
+    )
     initial_occupancy: Fraction = 0.0
 
 
@@ -363,7 +369,9 @@ class TherapyConfig(_Strict):
 class CompareConfig(_Strict):
     """Arms of ``tumorpde compare``: arm name -> drugs (by name) of ``[therapy]`` it gives."""
 
-    arms: dict[Name, list[str]] = {}
+    arms: dict[
+        Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.+-]*$", max_length=64)], list[str]
+    ] = {}
 
 
 class VesselConfig(_Strict):
@@ -703,6 +711,7 @@ def _expand_shorthand(raw: dict[str, Any], problems: list[tuple[str, str]]) -> s
     name = str(rec.pop("name", "EGFR"))
     lig.setdefault("name", "EGF")
     rec.setdefault("internalized", False)
+    rec.setdefault("initial_state", "free")
     tumor = raw.get("tumor") if isinstance(raw.get("tumor"), dict) else {}
     effects = {"chemotaxis": tumor.pop("chemotaxis")} if "chemotaxis" in tumor else {}
     raw["pathways"] = {
@@ -817,6 +826,13 @@ def _apply_library(
         raw["_organ_regions"] = organ["regions"]
 
 
+_REGION_KEY_PATTERN = re.compile(
+    r"^(tumor\.(motility|proliferation_rate|death_rate)|vessels\.(surface_density|barrier)"
+    r"|pathways\.[A-Za-z][\w.-]*\.ligand\.(diffusivity|decay_rate|stromal_secretion)"
+    r"|oxygen\.(supply_rate|diffusivity)|bone\.(basal|activation|matrix_release))$"
+)
+
+
 def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     from tumorpde.library import is_quantity_table
 
@@ -846,7 +862,7 @@ def _resolve_regions(raw: dict[str, Any], problems: list[tuple[str, str]]) -> No
             for key, value in _flatten(table).items():
                 kind = allowed.get(key)
                 if kind is None:
-                    if origin == "organ":
+                    if origin == "organ" and _REGION_KEY_PATTERN.match(key):
                         continue  # profile values for modules/pathways this case does not use
                     problems.append(
                         (
@@ -1031,10 +1047,36 @@ def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) ->
         ConfigError: If the file is missing, is not valid TOML, or fails validation.
     """
     p = Path(path)
+    data = read_case_tables(p)
+    return config_from_dict(data, base_dir=p.parent, source=str(p), overrides=overrides)
+
+
+def read_case_tables(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Read a case file's tables, resolving ``extends = "base.toml"`` (merged under this file).
+
+    Relative paths in a base file (mesh, parameter files) must be valid from the extending
+    file's directory; keep related cases in one folder.
+
+    Raises:
+        ConfigError: If a file is missing, is not valid TOML, or the chain is circular.
+    """
+    from tumorpde.library import deep_merge
+
+    p = Path(path)
     if not p.is_file():
         raise ConfigError(str(p), [("(file)", "case file does not exist")])
     try:
         data = tomllib.loads(p.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(str(p), [("(file)", f"not valid TOML: {exc}")]) from None
-    return config_from_dict(data, base_dir=p.parent, source=str(p), overrides=overrides)
+    base = data.pop("extends", None)
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise ConfigError(str(p), [("extends", "expected the path of a case file")])
+    bp = (p.parent / base).resolve()
+    if bp in _seen or bp == p.resolve():
+        raise ConfigError(str(p), [("extends", f"circular: {bp} extends itself")])
+    if not bp.is_file():
+        raise ConfigError(str(p), [("extends", f"base case {bp} does not exist")])
+    return deep_merge(read_case_tables(bp, (*_seen, p.resolve())), data)

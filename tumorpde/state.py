@@ -18,7 +18,7 @@ from tumorpde.config import CaseConfig, region_keys
 from tumorpde.mesh import Domain
 from tumorpde.model import Species, species
 
-__all__ = ["State", "create_state", "global_value"]
+__all__ = ["State", "create_state", "global_value", "trafficking_steady_state"]
 
 
 @dataclass
@@ -99,6 +99,26 @@ def _region_coefficient(domain: Domain, Q: Any, key: str, cfg: CaseConfig) -> An
     return f
 
 
+def trafficking_steady_state(rc: Any, r_total: float, ligand: float) -> tuple[float, float, float]:
+    r"""Receptor states at steady state for a constant ligand level (Lauffenburger-Linderman).
+
+    :math:`R_s = k_t R_0 / (k_t + k_{on} L k_e (1-\varphi)/(k_{off}+k_e))`,
+    :math:`C_s = k_{on} L R_s/(k_{off}+k_e)`, :math:`I_s = k_e C_s/(k_{rec}+k_{deg})` with the
+    recycled fraction :math:`\varphi = k_{rec}/(k_{rec}+k_{deg})` (0 without an internal pool).
+    Without synthesis (k_t = 0) the free-receptor start is kept: there is no unique steady state.
+    """
+    if rc.k_t <= 0 or ligand <= 0:
+        return r_total, 0.0, 0.0
+    phi = rc.k_rec / (rc.k_rec + rc.k_deg) if rc.internalized and rc.k_rec + rc.k_deg > 0 else 0.0
+    if rc.internalized and rc.k_rec + rc.k_deg <= 0 and rc.k_e > 0:
+        return r_total, 0.0, 0.0  # internalized receptors accumulate forever: no steady state
+    den = rc.k_off + rc.k_e
+    Rs = rc.k_t * r_total / (rc.k_t + rc.k_on * ligand * rc.k_e * (1 - phi) / den)
+    Cs = rc.k_on * ligand * Rs / den
+    Is = rc.k_e * Cs / (rc.k_rec + rc.k_deg) if rc.internalized and rc.k_e > 0 else 0.0
+    return Rs, Cs, Is
+
+
 def _hill0(x: float, half: float, n: float) -> float:
     x = max(x, 0.0)
     return x**n / (half**n + x**n)
@@ -137,11 +157,21 @@ def create_state(cfg: CaseConfig, domain: Domain) -> State:
         fields["tumor"].x.array[:] = seed.value
     for p, pw in cfg.pathways.items():
         r_total = cfg.receptor_total_nM(p)
-        theta0 = pw.receptor.initial_occupancy if pw.ligand is not None else 0.0
+        rc = pw.receptor
+        theta0 = rc.initial_occupancy if pw.ligand is not None else 0.0
         fields[p].x.array[:] = (1 - theta0) * r_total
         if pw.ligand is not None:
             fields[pw.ligand.name].x.array[:] = pw.ligand.initial
             fields[f"{p}_complex"].x.array[:] = theta0 * r_total
+            if rc.initial_state == "steady":
+                Rs, Cs, Is = trafficking_steady_state(rc, r_total, pw.ligand.initial)
+                fields[p].x.array[:] = Rs
+                fields[f"{p}_complex"].x.array[:] = Cs
+                if rc.internalized:
+                    fields[f"{p}_internal"].x.array[:] = Is
+                theta0 = (Cs + (Is if rc.internalized else 0.0)) / max(
+                    Rs + Cs + (Is if rc.internalized else 0.0), 1e-300
+                )
             if pw.ligand.ecm is not None:  # matrix sites start in equilibrium with L(0)
                 e = pw.ligand.ecm
                 L0 = pw.ligand.initial
