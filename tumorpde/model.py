@@ -37,6 +37,17 @@ class Species:
     role: str
     pathway: str | None = None
 
+    @property
+    def nonnegative(self) -> bool:
+        """Constrained to >= 0 in the solve (variational-inequality Newton).
+
+        Receptor, signal, phenotype and drug states: their stiff bilinear binding kinetics have
+        spurious negative roots that plain Newton can reach after a dose. The transported tumor
+        density, ligands and oxygen stay unconstrained, so their (small, reported) discretization
+        undershoots are not clipped and their balances stay exact.
+        """
+        return self.role not in ("tumor", "ligand", "oxygen")
+
 
 def species(cfg: CaseConfig) -> list[Species]:
     """The ordered unknowns of a case."""

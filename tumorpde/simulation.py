@@ -22,7 +22,7 @@ from tumorpde.mesh import Domain, load_domain
 from tumorpde.metrics import QoIs
 from tumorpde.model import derived_field_names
 from tumorpde.observers import FieldWriter, Observer, Progress, QoIRecorder
-from tumorpde.solver import NewtonSolver
+from tumorpde.solver import solver_for
 from tumorpde.state import create_state
 from tumorpde.stepper import StepInfo, output_times, steps
 
@@ -72,9 +72,7 @@ class Simulation:
         self.hooks: list[Any] = []
         self._setup_extensions()
         self.forms = build_forms(config, self.state, config.time.dt, hooks=self.hooks)
-        self.solver = NewtonSolver(
-            self.forms.residuals, self.state.unknowns(), config.solver.options()
-        )
+        self.solver = solver_for(self.state, self.forms, config.solver.options())
         self.qois = QoIs(self.state, self.forms, self._extra_qois())
         self._derived = {
             name: fem.Function(self.state.V, name=name) for name in derived_field_names(config)

@@ -52,7 +52,7 @@ from tumorpde.config import DEFAULT_PETSC, CaseConfig, config_from_dict, merge_s
 from tumorpde.forms import Forms, build_forms
 from tumorpde.mesh import Domain, load_domain
 from tumorpde.metrics import global_max, global_min
-from tumorpde.solver import NewtonSolver
+from tumorpde.solver import NewtonSolver, solver_for
 from tumorpde.state import State, create_state
 from tumorpde.stepper import StepFailedError, steps
 
@@ -212,11 +212,7 @@ def _setup(
     dom = domain if domain is not None else load_domain(cfg.mesh, comm)
     state = create_state(cfg, dom)
     forms = build_forms(cfg, state, cfg.time.dt if dt is None else dt, forcing=_by_name(forcing))
-    newton = (
-        NewtonSolver(forms.residuals, state.unknowns(), cfg.solver.options(), prefix=_PREFIX)
-        if solver
-        else None
-    )
+    newton = solver_for(state, forms, cfg.solver.options(), prefix=_PREFIX) if solver else None
     return _Problem(cfg, dom, state, forms, newton)
 
 
