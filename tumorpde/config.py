@@ -654,8 +654,11 @@ def _format(exc: ValidationError) -> list[tuple[str, str]]:
                 msg = "unknown key"
         elif err["type"] == "missing":
             msg = "required field is missing"
-        elif "input" in err and err["type"] not in ("model_type", "dict_type"):
-            msg = f"{msg} (got {err['input']!r})"
+        elif "input" in err and loc and err["type"] not in ("model_type", "dict_type"):
+            given = err["input"]
+            if isinstance(given, Mapping) and "value" in given:  # a library table: value + unit
+                given = f"{given['value']} {given.get('unit', '')}".strip()
+            msg = f"{msg} (got {given!r})"
         problems.append((path, msg))
     return problems
 
@@ -1054,8 +1057,8 @@ def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) ->
 def read_case_tables(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """Read a case file's tables, resolving ``extends = "base.toml"`` (merged under this file).
 
-    Relative paths in a base file (mesh, parameter files) must be valid from the extending
-    file's directory; keep related cases in one folder.
+    Relative file paths in a base file (mesh, pathway and drug files) are resolved against the
+    base file's directory.
 
     Raises:
         ConfigError: If a file is missing, is not valid TOML, or the chain is circular.
@@ -1079,4 +1082,25 @@ def read_case_tables(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str
         raise ConfigError(str(p), [("extends", f"circular: {bp} extends itself")])
     if not bp.is_file():
         raise ConfigError(str(p), [("extends", f"base case {bp} does not exist")])
-    return deep_merge(read_case_tables(bp, (*_seen, p.resolve())), data)
+    base_tables = read_case_tables(bp, (*_seen, p.resolve()))
+    _absolutize(base_tables, bp.parent)
+    return deep_merge(base_tables, data)
+
+
+def _absolutize(tables: dict[str, Any], base_dir: Path) -> None:
+    """Make the relative file paths of a base case absolute (mesh, pathway and drug files)."""
+
+    def fix(value: Any) -> Any:
+        if isinstance(value, str) and not Path(value).is_absolute():
+            return str((base_dir / value).resolve())
+        return value
+
+    mesh = tables.get("mesh")
+    if isinstance(mesh, dict) and "path" in mesh:
+        mesh["path"] = fix(mesh["path"])
+    for table in (tables.get("pathways") or {}).values():
+        if isinstance(table, dict) and "file" in table:
+            table["file"] = fix(table["file"])
+    for t in (tables.get("therapy") or {}).get("treatments") or []:
+        if isinstance(t, dict) and str(t.get("drug", "")).endswith(".toml"):
+            t["drug"] = fix(t["drug"])
