@@ -141,3 +141,36 @@ def test_config_module_does_not_import_dolfinx():
     code = "import tumorpde, tumorpde.config, sys; print('dolfinx' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_extends_merges_over_a_base_case(tmp_path):
+    sub = tmp_path / "cases"
+    sub.mkdir()
+    base = REPO / "benchmarks" / "cases" / "her2_brain_metastasis.toml"
+    (tmp_path / "base.toml").write_text(
+        base.read_text().replace("../../meshes", str(REPO / "meshes"))
+    )
+    (sub / "child.toml").write_text(
+        'extends = "../base.toml"\nname = "child"\n[tumor]\nproliferation_rate = "0.1 1/day"\n'
+    )
+    cfg = load_config(sub / "child.toml")
+    assert cfg.name == "child" and cfg.organ == "brain"
+    assert cfg.tumor.proliferation_rate == pytest.approx(0.1 / 24)
+    assert set(cfg.pathways) == {"HER2", "EGFR"}
+    # relative paths of a base file resolve against the base file's folder
+    (tmp_path / "base2.toml").write_text(base.read_text().replace("../../meshes", "meshes"))
+    (tmp_path / "meshes").symlink_to(REPO / "meshes")
+    (sub / "child2.toml").write_text('extends = "../base2.toml"\n')
+    assert load_config(sub / "child2.toml").mesh.path == (tmp_path / "meshes/brain.msh").resolve()
+    (sub / "loop.toml").write_text('extends = "loop.toml"\n')
+    with pytest.raises(ConfigError, match="circular"):
+        load_config(sub / "loop.toml")
+    (sub / "missing.toml").write_text('extends = "nope.toml"\n')
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(sub / "missing.toml")
+
+
+def test_every_shipped_case_is_valid():
+    for path in sorted((REPO / "benchmarks" / "cases").glob("*.toml")):
+        cfg = load_config(path)
+        assert cfg.name, path
