@@ -118,11 +118,13 @@ class Forms:
 
     ``parts`` splits each residual into its pointwise part (vertex quadrature: time derivative,
     reactions, sources) and its flux part (gradient integrals, or None), which lets the solver
-    assemble the pointwise Jacobian blocks as diagonals (:class:`tumorpde.solver.NewtonSolver`).
+    assemble the pointwise Jacobian blocks as diagonals (:class:`tumorpde.solver.NewtonSolver`);
+    ``integrands`` are the pointwise parts' integrands g_s (pointwise part = g_s v dx_lumped).
     """
 
     residuals: list[Any]
     parts: list[tuple[Any, Any]]
+    integrands: list[Any]
     dt: Any
     constants: dict[str, Any]
     dx: Any
@@ -394,16 +396,18 @@ def build_forms(
         if unknown:
             raise KeyError(f"forcing for unknown species {sorted(unknown)}; known: {state.names}")
 
-    residuals, parts = [], []
+    residuals, parts, integrands = [], [], []
     for sp in state.species:
         s = sp.name
         w, v = state.fields[s], ufl.TestFunction(state.V)
         rate = ctx.reaction.get(s, 0.0 * w)
         if s in sources:
             rate = rate + sources[s]
-        point = -rate * v * dxl
+        g = -rate
         if sp.kind != "algebraic":
-            point = point + ddt(k, w, state.previous[s], state.older[s]) * v * dxl
+            g = ddt(k, w, state.previous[s], state.older[s]) - rate
+        integrands.append(g)
+        point = g * v * dxl
         flux = -ufl.inner(ctx.flux[s], ufl.grad(v)) * dx if s in ctx.flux else None
         residuals.append(point + flux if flux is not None else point)
         parts.append((point, flux))
@@ -417,6 +421,7 @@ def build_forms(
     return Forms(
         residuals=residuals,
         parts=parts,
+        integrands=integrands,
         dt=k["dt"],
         constants=k,
         dx=dx,

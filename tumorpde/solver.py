@@ -61,6 +61,9 @@ class NewtonSolver:
             (vertex-quadrature) blocks as their diagonals from one vector assembly each, which
             skips the 4x4 element matrices that are zero off the diagonal. Without it DOLFINx
             assembles every block as a matrix.
+        integrands: The pointwise parts' integrands (``parts[i][0] = g_i v dx_lumped``): then
+            the residual's and the Jacobian's pointwise parts are evaluated together, one kernel
+            each (:mod:`tumorpde.pointwise`).
     """
 
     def __init__(
@@ -71,6 +74,7 @@ class NewtonSolver:
         prefix: str = PREFIX,
         lower_bounds: list[float | None] | None = None,
         parts: list[tuple[Any, Any]] | None = None,
+        integrands: list[Any] | None = None,
     ) -> None:
         from petsc4py import PETSc
 
@@ -101,7 +105,7 @@ class NewtonSolver:
         self.snes = self.problem.solver
         self.jacobian_seconds = 0.0
         if parts is not None:
-            self._fast_jacobian(parts, unknowns)
+            self._split_assembly(parts, integrands, unknowns)
         self.bounds = None
         if str(petsc_options.get("snes_type", "")).startswith("vi"):
             import numpy as np
@@ -121,7 +125,17 @@ class NewtonSolver:
             self.snes.setVariableBounds(lb, ub)
             self.bounds = (lb, ub)
 
-    def _fast_jacobian(self, parts: list[tuple[Any, Any]], unknowns: list[Any]) -> None:
+    def _split_assembly(
+        self, parts: list[tuple[Any, Any]], integrands: list[Any] | None, unknowns: list[Any]
+    ) -> None:
+        """Install residual/Jacobian callbacks that assemble flux and pointwise parts apart.
+
+        Flux blocks are assembled as matrices by DOLFINx. Pointwise (vertex-quadrature) parts
+        are nodal: with ``integrands`` all residual parts and all non-zero Jacobian diagonals
+        come from two :class:`tumorpde.pointwise.PointwiseAssembler` evaluations; without,
+        each non-zero pointwise Jacobian block is one vector assembly of the derivative in the
+        direction "all ones" (vertex quadrature couples a node only to itself).
+        """
         import time
 
         from petsc4py import PETSc
@@ -131,13 +145,17 @@ class NewtonSolver:
         from dolfinx import cpp as _cpp
         from dolfinx import fem, la
         from dolfinx.fem.petsc import assign
+        from dolfinx.la.petsc import assign as assign_arrays
         from ufl.algorithms import expand_derivatives
+
+        from tumorpde.pointwise import PointwiseAssembler
 
         V = unknowns[0].function_space
         if any(u.function_space is not V for u in unknowns):
-            raise ValueError("the split Jacobian needs all unknowns on one space")
+            raise ValueError("the split assembly needs all unknowns on one space")
         ones = fem.Function(V)
         ones.x.array[:] = 1.0
+        nsp = len(unknowns)
         flux: dict[tuple[int, int], Any] = {}
         point: dict[tuple[int, int], Any] = {}
         for i, (fp, ff) in enumerate(parts):
@@ -146,44 +164,78 @@ class NewtonSolver:
                     d = expand_derivatives(ufl.derivative(ff, uj))
                     if not d.empty():
                         flux[(i, j)] = fem.form(d)
-                # vertex quadrature couples a node only to itself: the derivative in the
-                # direction "all ones" is the diagonal of the block, times the lumped mass
-                d = expand_derivatives(ufl.derivative(fp, uj, ones))
-                if not d.empty():
-                    point[(i, j)] = fem.form(d)
-        index_sets = _cpp.la.petsc.create_index_sets([(V.dofmap.index_map, 1)] * len(unknowns))
+                if integrands is not None:
+                    e = expand_derivatives(ufl.derivative(integrands[i], uj, ones))
+                    if not isinstance(e, ufl.constantvalue.Zero):
+                        point[(i, j)] = e
+                else:
+                    d = expand_derivatives(ufl.derivative(fp, uj, ones))
+                    if not d.empty():
+                        point[(i, j)] = fem.form(d)
+        index_sets = _cpp.la.petsc.create_index_sets([(V.dofmap.index_map, 1)] * nsp)
         n = V.dofmap.index_map.size_local
+        n_ghost = V.dofmap.index_map.num_ghosts
         local = np.arange(n, dtype=PETSc.IntType).reshape(-1, 1)
-        x_local = self.problem.x
+        pairs = list(point)
+        jac_pw = res_pw = None
+        flux_res: list[Any] = []
+        if integrands is not None:
+            jac_pw = PointwiseAssembler(V, [point[k] for k in pairs])
+            res_pw = PointwiseAssembler(V, integrands)
+            flux_res = [fem.form(ff) if ff is not None else None for _, ff in parts]
+        self.assembly_seconds = {"residual": 0.0, "jacobian": 0.0}
+
+        def update(x: Any) -> None:
+            x.ghostUpdate(addv=PETSc.InsertMode.INSERT, mode=PETSc.ScatterMode.FORWARD)
+            assign(x, unknowns)
+
+        def residual(_snes: Any, x: Any, b: Any) -> None:
+            t0 = time.perf_counter()
+            update(x)
+            assert res_pw is not None
+            nodal = res_pw.evaluate()
+            owned = []
+            for i, L in enumerate(flux_res):
+                r = nodal[:, i].copy()
+                if L is not None:
+                    vec = fem.assemble_vector(L)
+                    vec.scatter_reverse(la.InsertMode.add)
+                    r += vec.array[:n]
+                owned.append(r)
+            assign_arrays(owned + [np.zeros(n_ghost)] * nsp, b)
+            self.assembly_seconds["residual"] += time.perf_counter() - t0
 
         def jacobian(_snes: Any, x: Any, J: Any, _P: Any) -> None:
             t0 = time.perf_counter()
-            x.ghostUpdate(addv=PETSc.InsertMode.INSERT, mode=PETSc.ScatterMode.FORWARD)
-            assign(x, unknowns)
+            update(x)
             J.zeroEntries()
             for (i, j), a in flux.items():
                 Asub = J.getLocalSubMatrix(index_sets[i], index_sets[j])
                 _cpp.fem.petsc.assemble_matrix(
-                    Asub,
-                    a._cpp_object,
-                    fem.pack_constants(a),
-                    fem.pack_coefficients(a),
-                    [],
-                    True,
+                    Asub, a._cpp_object, fem.pack_constants(a), fem.pack_coefficients(a), [], True
                 )
                 J.restoreLocalSubMatrix(index_sets[i], index_sets[j], Asub)
-            for (i, j), L in point.items():
-                vec = fem.assemble_vector(L)
-                vec.scatter_reverse(la.InsertMode.add)
+            if jac_pw is not None:
+                nodal = jac_pw.evaluate()
+                diag = {k: nodal[:, c] for c, k in enumerate(pairs)}
+            else:
+                diag = {}
+                for k, L in point.items():
+                    vec = fem.assemble_vector(L)
+                    vec.scatter_reverse(la.InsertMode.add)
+                    diag[k] = vec.array[:n]
+            for (i, j), values in diag.items():
                 Asub = J.getLocalSubMatrix(index_sets[i], index_sets[j])
-                Asub.setValuesLocalRCV(local, local, vec.array[:n].reshape(-1, 1), addv=True)
+                Asub.setValuesLocalRCV(local, local, values.reshape(-1, 1), addv=True)
                 J.restoreLocalSubMatrix(index_sets[i], index_sets[j], Asub)
             J.assemble()
+            self.assembly_seconds["jacobian"] += time.perf_counter() - t0
             self.jacobian_seconds += time.perf_counter() - t0
 
-        del x_local
+        if res_pw is not None:
+            self.snes.setFunction(residual, self.problem.b)
         self.snes.setJacobian(jacobian, self.problem.A, self.problem.A)
-        self._jacobian_forms = (flux, point, ones, index_sets)  # keep alive
+        self._split = (flux, point, ones, index_sets, jac_pw, res_pw, flux_res)  # keep alive
 
     def solve(self) -> NewtonResult:
         """Run Newton from the current values of the unknowns.
@@ -238,4 +290,5 @@ def solver_for(
         prefix=prefix,
         lower_bounds=[0.0 if s.nonnegative else None for s in state.species],
         parts=forms.parts,
+        integrands=forms.integrands,
     )

@@ -89,6 +89,23 @@ class Therapy:
             p.x.scatter_forward()
             r.x.scatter_forward()
             self.perm[spec.name], self.efflux[spec.name] = p, r
+        # Exchange coefficients as single cell-wise fields, so that every term is linear in one
+        # cell-wise coefficient (lets the pointwise assembler average them to the nodes exactly).
+        sv = state.coefficients["vessels.surface_density"]
+        self.exchange: dict[str, dict[str, Any]] = {}
+        for spec in self.specs:
+            p, r = self.perm[spec.name], self.efflux[spec.name]
+            fields = {}
+            for key, values in (
+                ("PS", p.x.array * sv.x.array),
+                ("PSr", p.x.array * sv.x.array * r.x.array),
+                ("S", sv.x.array.copy()),
+                ("Sr", sv.x.array * r.x.array),
+            ):
+                f = fem.Function(Q, name=f"{spec.name}_{key}")
+                f.x.array[:] = values
+                fields[key] = f
+            self.exchange[spec.name] = fields
         self.set_time(0.0)
 
     # ------------------------------------------------------------------ set-up
@@ -178,17 +195,16 @@ class Therapy:
 
     def _terms(self, ctx: TermContext) -> None:
         u = ctx.f("tumor")
-        Sv = ctx.coef("vessels.surface_density")
         for spec in self.specs:
             A = ctx.f(spec.name)
-            P = (1 - u) * self.perm[spec.name] + u * spec.permeability.tumor
-            exchange = (
-                P
-                * Sv
-                * (
-                    spec.plasma_unbound_fraction * self.cpl[spec.name]
-                    - self.efflux[spec.name] * A / spec.available_volume_fraction
-                )
+            # P S_v (f_u C_pl - r A / phi) with P = (1 - u) P_class(x) + u P_tumor, expanded so
+            # that each term carries one cell-wise coefficient (PS = P_class S_v, Sr = S_v r, ...)
+            e = self.exchange[spec.name]
+            cp = spec.plasma_unbound_fraction * self.cpl[spec.name]
+            a_phi = A / spec.available_volume_fraction
+            pt = spec.permeability.tumor
+            exchange = (1 - u) * (e["PS"] * cp - e["PSr"] * a_phi) + u * pt * (
+                e["S"] * cp - e["Sr"] * a_phi
             )
             ctx.flux[spec.name] = physics.diffusive_flux(A, spec.diffusivity)
             ctx.add(spec.name, exchange - spec.tissue_clearance * A)
