@@ -103,7 +103,10 @@ class NewtonSolver:
                 f"{exc.ierr}, see its message above (e.g. hypre is not in this PETSc build)"
             ) from None
         self.snes = self.problem.solver
-        self.jacobian_seconds = 0.0
+        # timings of the split assembly; the SNES callbacks hold this dict, never ``self`` (a
+        # cycle through a PETSc object is invisible to Python's GC and would leak the solver,
+        # its vectors and their MPI communicators)
+        self.assembly_seconds = {"residual": 0.0, "jacobian": 0.0}
         if parts is not None:
             self._split_assembly(parts, integrands, unknowns)
         self.bounds = None
@@ -183,7 +186,7 @@ class NewtonSolver:
             jac_pw = PointwiseAssembler(V, [point[k] for k in pairs])
             res_pw = PointwiseAssembler(V, integrands)
             flux_res = [fem.form(ff) if ff is not None else None for _, ff in parts]
-        self.assembly_seconds = {"residual": 0.0, "jacobian": 0.0}
+        stats = self.assembly_seconds
 
         def update(x: Any) -> None:
             x.ghostUpdate(addv=PETSc.InsertMode.INSERT, mode=PETSc.ScatterMode.FORWARD)
@@ -203,7 +206,7 @@ class NewtonSolver:
                     r += vec.array[:n]
                 owned.append(r)
             assign_arrays(owned + [np.zeros(n_ghost)] * nsp, b)
-            self.assembly_seconds["residual"] += time.perf_counter() - t0
+            stats["residual"] += time.perf_counter() - t0
 
         def jacobian(_snes: Any, x: Any, J: Any, _P: Any) -> None:
             t0 = time.perf_counter()
@@ -229,8 +232,7 @@ class NewtonSolver:
                 Asub.setValuesLocalRCV(local, local, values.reshape(-1, 1), addv=True)
                 J.restoreLocalSubMatrix(index_sets[i], index_sets[j], Asub)
             J.assemble()
-            self.assembly_seconds["jacobian"] += time.perf_counter() - t0
-            self.jacobian_seconds += time.perf_counter() - t0
+            stats["jacobian"] += time.perf_counter() - t0
 
         if res_pw is not None:
             self.snes.setFunction(residual, self.problem.b)
@@ -270,6 +272,7 @@ class NewtonSolver:
         self.problem.A.destroy()
         self.problem.b.destroy()
         self.problem.x.destroy()
+        self._split = None
 
 
 def solver_for(
