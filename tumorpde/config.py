@@ -12,7 +12,7 @@ import re
 import tomllib
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -28,6 +28,8 @@ from pydantic import (
 )
 
 from tumorpde.drugs import Patient, Treatment
+from tumorpde.errors import FieldProblems
+from tumorpde.library import copy_tables
 from tumorpde.units import receptors_per_cell_to_nM, to_internal
 
 __all__ = [
@@ -41,14 +43,10 @@ __all__ = [
 ]
 
 
-class ConfigError(ValueError):
+class ConfigError(FieldProblems):
     """A case file that cannot be run; ``problems`` lists ``(field path, message)`` pairs."""
 
-    def __init__(self, source: str, problems: Sequence[tuple[str, str]]) -> None:
-        self.source = source
-        self.problems = list(problems)
-        lines = [f"invalid case {source}:"] + [f"  {loc}: {msg}" for loc, msg in self.problems]
-        super().__init__("\n".join(lines))
+    what = "case"
 
 
 def _unit(kind: str) -> BeforeValidator:
@@ -915,7 +913,7 @@ def config_from_dict(
     Raises:
         ConfigError: Listing every problem with its field path.
     """
-    raw = _deepcopy(dict(data))
+    raw = copy_tables(dict(data))
     for key, value in (overrides or {}).items():
         _set_dotted(raw, key, value)
     problems: list[tuple[str, str]] = []
@@ -1026,14 +1024,6 @@ def example_box_case(
         "output": {"picture": False},
     }
     return merge_sections(case, sections)
-
-
-def _deepcopy(d: Any) -> Any:
-    if isinstance(d, dict):
-        return {k: _deepcopy(v) for k, v in d.items()}
-    if isinstance(d, list):
-        return [_deepcopy(v) for v in d]
-    return d
 
 
 def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> CaseConfig:

@@ -53,6 +53,7 @@ from pydantic import (
     model_validator,
 )
 
+from tumorpde.errors import FieldProblems
 from tumorpde.units import INTERNAL_UNITS, to_internal
 
 __all__ = [
@@ -94,14 +95,10 @@ _PARAM_REQUIRED = ("value", "unit", "source", "confidence")
 _PARAM_KEYS = (*_PARAM_REQUIRED, "note")
 
 
-class DrugError(ValueError):
+class DrugError(FieldProblems):
     """A drug file (or regimen) that cannot be used; ``problems`` lists (field, message) pairs."""
 
-    def __init__(self, source: str, problems: Sequence[tuple[str, str]]) -> None:
-        self.source = source
-        self.problems = list(problems)
-        lines = [f"invalid drug file {source}:"] + [f"  {loc}: {msg}" for loc, msg in self.problems]
-        super().__init__("\n".join(lines))
+    what = "drug file"
 
 
 # ------------------------------------------------------------------------- parameter tables

@@ -14,7 +14,15 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LibraryError", "available", "data_dir", "deep_merge", "load", "provenance"]
+__all__ = [
+    "LibraryError",
+    "available",
+    "copy_tables",
+    "data_dir",
+    "deep_merge",
+    "load",
+    "provenance",
+]
 
 KINDS = ("pathways", "organs", "drugs")
 
@@ -78,7 +86,7 @@ def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, An
 
     A plain value in ``over`` replaces a ``{value, unit, source}`` table in ``base`` whole.
     """
-    out: dict[str, Any] = {k: _copy(v) for k, v in base.items()}
+    out: dict[str, Any] = {k: copy_tables(v) for k, v in base.items()}
     for k, v in over.items():
         if (
             isinstance(v, Mapping)
@@ -88,15 +96,16 @@ def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, An
         ):
             out[k] = deep_merge(out[k], v)
         else:
-            out[k] = _copy(v)
+            out[k] = copy_tables(v)
     return out
 
 
-def _copy(v: Any) -> Any:
+def copy_tables(v: Any) -> Any:
+    """Deep copy of nested tables (dicts and lists); leaves are shared."""
     if isinstance(v, Mapping):
-        return {k: _copy(x) for k, x in v.items()}
+        return {k: copy_tables(x) for k, x in v.items()}
     if isinstance(v, list):
-        return [_copy(x) for x in v]
+        return [copy_tables(x) for x in v]
     return v
 
 
