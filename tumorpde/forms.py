@@ -268,11 +268,18 @@ def _module_terms(ctx: TermContext) -> None:
         ctx.add("mesenchymal", rate - back * e)
     if cfg.oxygen is not None:
         oxy = ctx.f("oxygen")
-        ctx.flux["oxygen"] = physics.diffusive_flux(oxy, ctx.coef("oxygen.diffusivity"))
+        # The quasi-steady equation is scaled by 1/(k_s O_b) (global values), which leaves its
+        # solution unchanged but makes its terms O(1): unscaled (~1e4 mmHg/h per mm^3) its
+        # round-off floor (~5e-9) stalled Newton's relative test in the lung case.
+        scale = 1.0 / (cfg.oxygen.supply_rate * cfg.oxygen.blood_level)
+        ctx.flux["oxygen"] = scale * physics.diffusive_flux(oxy, ctx.coef("oxygen.diffusivity"))
         ctx.add(
             "oxygen",
-            physics.oxygen_supply(oxy, c["o2.blood"], ctx.coef("oxygen.supply_rate"))
-            - physics.oxygen_consumption(u, oxy, c["o2.consumption"], c["o2.km"]),
+            scale
+            * (
+                physics.oxygen_supply(oxy, c["o2.blood"], ctx.coef("oxygen.supply_rate"))
+                - physics.oxygen_consumption(u, oxy, c["o2.consumption"], c["o2.km"])
+            ),
         )
     if cfg.bone is not None:
         ctx.add(
