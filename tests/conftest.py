@@ -77,3 +77,20 @@ def box_case(**sections: Any) -> dict[str, Any]:
         ligand={"diffusivity": "5e-7 cm^2/s", "stromal_secretion": 0.0},
     )
     return merge_sections(case, sections)
+
+
+def split_box(
+    size: tuple[float, float, float],
+    cells: tuple[int, int, int],
+    left: str,
+    right: str,
+    split_x: float,
+) -> dict[str, Any]:
+    """A box mesh table with two regions: ``left`` for x < ``split_x``, ``right`` beyond it."""
+    return {
+        "kind": "box",
+        "size": list(size),
+        "cells": list(cells),
+        "default_region": left,
+        "regions": [{"name": right, "min": [split_x, 0.0, 0.0], "max": list(size)}],
+    }

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import box_case
+from conftest import box_case, split_box
 
 from tumorpde.config import config_from_dict
 from tumorpde.simulation import Simulation
@@ -151,13 +151,7 @@ def test_region_overrides_set_dg0_coefficients(comm):
     from dolfinx import fem
 
     case = box_case(
-        mesh={
-            "kind": "box",
-            "size": [4.0, 2.0, 2.0],
-            "cells": [4, 2, 2],
-            "default_region": "grey",
-            "regions": [{"name": "white", "min": [2.0, 0.0, 0.0], "max": [4.0, 2.0, 2.0]}],
-        },
+        mesh=split_box((4.0, 2.0, 2.0), (4, 2, 2), "grey", "white", 2.0),
         tumor={"motility": 1.0},
         regions={"white": {"tumor_motility": 5.0}},
     )

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import split_box
 
 from tumorpde.config import ConfigError, config_from_dict
 from tumorpde.drugs import load_drug
@@ -125,13 +126,7 @@ def test_blood_brain_barrier_lowers_exposure_by_the_configured_ratio(comm, share
     """Quasi-steady free drug A = a f_u C / (a r/phi + k), a = P S_v: brain vs normal vessels."""
     path = _drug_file(shared_tmp, clearance=5.0)
     case = her2_case(
-        mesh={
-            "kind": "box",
-            "size": [10.0, 1.0, 1.0],
-            "cells": [10, 1, 1],
-            "default_region": "body",
-            "regions": [{"name": "brain", "min": [0.0, 0.0, 0.0], "max": [5.0, 1.0, 1.0]}],
-        },
+        mesh=split_box((10.0, 1.0, 1.0), (10, 1, 1), "brain", "body", 5.0),
         tumor={
             "proliferation_rate": 0.0,
             "motility": 0.0,

@@ -218,46 +218,43 @@ class _Linear2C:
         self.coef = np.array([a, b])
         self.doses = doses
 
-    def conc(self, t: np.ndarray) -> np.ndarray:
+    def _superpose(self, t: np.ndarray, kernel: Any, inclusive: bool) -> np.ndarray:
+        """Sum over doses and exponentials of ``(dose/V1) c kernel(lam, tau, duration)``."""
         out = np.zeros_like(t)
         for d in self.doses:
-            m = t >= d.time_h
+            m = t >= d.time_h if inclusive else t > d.time_h
             if not m.any() or d.amount_mg == 0:
                 continue
             tau = t[m] - d.time_h
             acc = np.zeros_like(tau)
             for lam, c in zip(self.lam, self.coef, strict=True):
-                if d.duration_h == 0:
-                    acc += c * np.exp(-lam * tau)
-                else:
-                    T = d.duration_h
-                    w = np.minimum(tau, T)
-                    # (1/T) ∫_0^w e^{-lam (tau - s)} ds = e^{-lam (tau - w)} w phi1(lam w) / T
-                    acc += c * np.exp(-lam * (tau - w)) * w * _phi1(lam * w) / T
+                acc += c * kernel(lam, tau, d.duration_h)
             out[m] += d.amount_mg / self.v1 * acc
         return out
 
+    def conc(self, t: np.ndarray) -> np.ndarray:
+        def kernel(lam: float, tau: np.ndarray, T: float) -> np.ndarray:
+            if T == 0:
+                return np.exp(-lam * tau)
+            w = np.minimum(tau, T)
+            # (1/T) ∫_0^w e^{-lam (tau - s)} ds = e^{-lam (tau - w)} w phi1(lam w) / T
+            return np.exp(-lam * (tau - w)) * w * _phi1(lam * w) / T
+
+        return self._superpose(t, kernel, inclusive=True)
+
     def cum(self, t: np.ndarray) -> np.ndarray:
         """``∫_{-inf}^t C``  (mg·h/L)."""
-        out = np.zeros_like(t)
-        for d in self.doses:
-            m = t > d.time_h
-            if not m.any() or d.amount_mg == 0:
-                continue
-            tau = t[m] - d.time_h
-            acc = np.zeros_like(tau)
-            for lam, c in zip(self.lam, self.coef, strict=True):
-                if d.duration_h == 0:
-                    acc += c * tau * _phi1(lam * tau)
-                else:
-                    T = d.duration_h
-                    w = np.minimum(tau, T)
-                    during = w * w * _phi2(lam * w)  # ∫_0^w (1 - e^{-lam s})/lam ds
-                    after = T * _phi1(lam * T) * np.maximum(tau - T, 0.0)
-                    after = after * _phi1(lam * np.maximum(tau - T, 0.0))
-                    acc += c * (during + after) / T
-            out[m] += d.amount_mg / self.v1 * acc
-        return out
+
+        def kernel(lam: float, tau: np.ndarray, T: float) -> np.ndarray:
+            if T == 0:
+                return tau * _phi1(lam * tau)
+            w = np.minimum(tau, T)
+            during = w * w * _phi2(lam * w)  # ∫_0^w (1 - e^{-lam s})/lam ds
+            rest = np.maximum(tau - T, 0.0)
+            after = T * _phi1(lam * T) * rest * _phi1(lam * rest)
+            return (during + after) / T
+
+        return self._superpose(t, kernel, inclusive=False)
 
 
 class _Oral1C:
