@@ -132,6 +132,18 @@ class Forms:
     balance: dict[str, dict[str, Any]]
     context: TermContext
 
+    #: Constants the time stepper changes every step (everything else in ``constants`` is fixed).
+    STEP_CONSTANTS = ("dt", "t", "a0", "a1", "a2")
+
+    @property
+    def static(self) -> list[Any]:
+        """Coefficients and Constants fixed for the run: region coefficients, model constants.
+
+        The solver assembles the flux Jacobian blocks that depend on nothing else only once.
+        """
+        fixed = [c for k, c in self.constants.items() if k not in self.STEP_CONSTANTS]
+        return fixed + list(self.context.state.coefficients.values())
+
 
 def _pathway_terms(ctx: TermContext, p: str) -> None:
     cfg, pw = ctx.cfg, ctx.cfg.pathways[p]

@@ -64,6 +64,11 @@ class NewtonSolver:
         integrands: The pointwise parts' integrands (``parts[i][0] = g_i v dx_lumped``): then
             the residual's and the Jacobian's pointwise parts are evaluated together, one kernel
             each (:mod:`tumorpde.pointwise`).
+        static: Coefficients and Constants that do not change during the run (region
+            coefficients, model constants). A flux Jacobian block that depends on nothing else
+            (e.g. ligand diffusion) is assembled once and copied into every Jacobian; a flux
+            residual whose blocks are all such is a matrix-vector product instead of an
+            assembly. Call :meth:`refresh_static` after changing any of them.
     """
 
     def __init__(
@@ -75,6 +80,7 @@ class NewtonSolver:
         lower_bounds: list[float | None] | None = None,
         parts: list[tuple[Any, Any]] | None = None,
         integrands: list[Any] | None = None,
+        static: list[Any] | None = None,
     ) -> None:
         from petsc4py import PETSc
 
@@ -107,8 +113,9 @@ class NewtonSolver:
         # cycle through a PETSc object is invisible to Python's GC and would leak the solver,
         # its vectors and their MPI communicators)
         self.assembly_seconds = {"residual": 0.0, "jacobian": 0.0}
+        self._frozen: dict[str, Any] = {}
         if parts is not None:
-            self._split_assembly(parts, integrands, unknowns)
+            self._split_assembly(parts, integrands, unknowns, static or [])
         self.bounds = None
         if str(petsc_options.get("snes_type", "")).startswith("vi"):
             import numpy as np
@@ -129,11 +136,16 @@ class NewtonSolver:
             self.bounds = (lb, ub)
 
     def _split_assembly(
-        self, parts: list[tuple[Any, Any]], integrands: list[Any] | None, unknowns: list[Any]
+        self,
+        parts: list[tuple[Any, Any]],
+        integrands: list[Any] | None,
+        unknowns: list[Any],
+        static: list[Any],
     ) -> None:
         """Install residual/Jacobian callbacks that assemble flux and pointwise parts apart.
 
-        Flux blocks are assembled as matrices by DOLFINx. Pointwise (vertex-quadrature) parts
+        Flux blocks are assembled as matrices by DOLFINx; blocks that depend only on ``static``
+        data are assembled once (:meth:`refresh_static`). Pointwise (vertex-quadrature) parts
         are nodal: with ``integrands`` all residual parts and all non-zero Jacobian diagonals
         come from two :class:`tumorpde.pointwise.PointwiseAssembler` evaluations; without,
         each non-zero pointwise Jacobian block is one vector assembly of the derivative in the
@@ -160,13 +172,16 @@ class NewtonSolver:
         ones.x.array[:] = 1.0
         nsp = len(unknowns)
         flux: dict[tuple[int, int], Any] = {}
+        frozen: dict[tuple[int, int], Any] = {}
         point: dict[tuple[int, int], Any] = {}
+        static_ids = {id(o) for o in static}
         for i, (fp, ff) in enumerate(parts):
             for j, uj in enumerate(unknowns):
                 if ff is not None:
                     d = expand_derivatives(ufl.derivative(ff, uj))
                     if not d.empty():
-                        flux[(i, j)] = fem.form(d)
+                        target = frozen if _depends_only_on(d, static_ids) else flux
+                        target[(i, j)] = fem.form(d)
                 if integrands is not None:
                     e = expand_derivatives(ufl.derivative(integrands[i], uj, ones))
                     if not isinstance(e, ufl.constantvalue.Zero):
@@ -178,14 +193,42 @@ class NewtonSolver:
         index_sets = _cpp.la.petsc.create_index_sets([(V.dofmap.index_map, 1)] * nsp)
         n = V.dofmap.index_map.size_local
         n_ghost = V.dofmap.index_map.num_ghosts
-        local = np.arange(n, dtype=PETSc.IntType).reshape(-1, 1)
         pairs = list(point)
+        # J's local indices of every pointwise diagonal entry, block after block in ``pairs``
+        owned = [iset.getIndices()[:n] for iset in index_sets]
+        diag_rows = np.concatenate([owned[i] for i, _ in pairs] or [np.zeros(0)])
+        diag_cols = np.concatenate([owned[j] for _, j in pairs] or [np.zeros(0)])
+        diag_rows = diag_rows.astype(PETSc.IntType).reshape(-1, 1)
+        diag_cols = diag_cols.astype(PETSc.IntType).reshape(-1, 1)
         jac_pw = res_pw = None
         flux_res: list[Any] = []
         if integrands is not None:
             jac_pw = PointwiseAssembler(V, [point[k] for k in pairs])
             res_pw = PointwiseAssembler(V, integrands)
-            flux_res = [fem.form(ff) if ff is not None else None for _, ff in parts]
+            # a flux residual whose Jacobian blocks are all frozen is affine in the unknowns:
+            # r_i = r_i(0) + sum_j K_ij u_j, evaluated as matrix-vector products
+            known = static_ids | {id(u) for u in unknowns}
+            linear_rows = {
+                i
+                for i, (_, ff) in enumerate(parts)
+                if ff is not None
+                and not any(k[0] == i for k in flux)
+                and _depends_only_on(ff, known)
+            }
+            flux_res = [
+                fem.form(ff) if ff is not None and i not in linear_rows else None
+                for i, (_, ff) in enumerate(parts)
+            ]
+        else:
+            linear_rows = set()
+        frozen_state = self._frozen
+        frozen_state.update(
+            blocks=frozen,
+            rows=linear_rows,
+            forms=[fem.form(ff) if ff is not None else None for _, ff in parts],
+            unknowns=unknowns,
+        )
+        self.refresh_static()
         stats = self.assembly_seconds
 
         def update(x: Any) -> None:
@@ -204,20 +247,34 @@ class NewtonSolver:
                     vec = fem.assemble_vector(L)
                     vec.scatter_reverse(la.InsertMode.add)
                     r += vec.array[:n]
+                elif i in linear_rows:
+                    r += frozen_state["offset"][i]
+                    for (bi, bj), K in frozen_state["matrices"].items():
+                        if bi == i:
+                            K.mult(unknowns[bj].x.petsc_vec, frozen_state["work"])
+                            r += frozen_state["work"].array_r[:n]
                 owned.append(r)
             assign_arrays(owned + [np.zeros(n_ghost)] * nsp, b)
             stats["residual"] += time.perf_counter() - t0
 
+        def add_block(A: Any, i: int, j: int, a: Any) -> None:
+            Asub = A.getLocalSubMatrix(index_sets[i], index_sets[j])
+            _cpp.fem.petsc.assemble_matrix(
+                Asub, a._cpp_object, fem.pack_constants(a), fem.pack_coefficients(a), [], True
+            )
+            A.restoreLocalSubMatrix(index_sets[i], index_sets[j], Asub)
+
         def jacobian(_snes: Any, x: Any, J: Any, _P: Any) -> None:
             t0 = time.perf_counter()
             update(x)
-            J.zeroEntries()
-            for (i, j), a in flux.items():
-                Asub = J.getLocalSubMatrix(index_sets[i], index_sets[j])
-                _cpp.fem.petsc.assemble_matrix(
-                    Asub, a._cpp_object, fem.pack_constants(a), fem.pack_coefficients(a), [], True
-                )
-                J.restoreLocalSubMatrix(index_sets[i], index_sets[j], Asub)
+            constant = frozen_state["constant"]
+            if constant is not None:
+                constant.copy(J, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
+            else:
+                J.zeroEntries()
+            todo = flux if constant is not None else {**frozen_state["blocks"], **flux}
+            for (i, j), a in todo.items():
+                add_block(J, i, j, a)
             if jac_pw is not None:
                 nodal = jac_pw.evaluate()
                 diag = {k: nodal[:, c] for c, k in enumerate(pairs)}
@@ -227,17 +284,59 @@ class NewtonSolver:
                     vec = fem.assemble_vector(L)
                     vec.scatter_reverse(la.InsertMode.add)
                     diag[k] = vec.array[:n]
-            for (i, j), values in diag.items():
-                Asub = J.getLocalSubMatrix(index_sets[i], index_sets[j])
-                Asub.setValuesLocalRCV(local, local, values.reshape(-1, 1), addv=True)
-                J.restoreLocalSubMatrix(index_sets[i], index_sets[j], Asub)
+            if pairs:  # all pointwise diagonals in one insertion
+                values = np.concatenate([diag[k] for k in pairs]).reshape(-1, 1)
+                J.setValuesLocalRCV(diag_rows, diag_cols, values, addv=True)
             J.assemble()
+            if constant is None and frozen_state["blocks"]:
+                # the pattern is final now: keep the frozen blocks in a copy of its structure
+                constant = J.duplicate(copy=False)
+                constant.zeroEntries()
+                for (i, j), a in frozen_state["blocks"].items():
+                    add_block(constant, i, j, a)
+                constant.assemble()
+                frozen_state["constant"] = constant
             stats["jacobian"] += time.perf_counter() - t0
 
         if res_pw is not None:
             self.snes.setFunction(residual, self.problem.b)
         self.snes.setJacobian(jacobian, self.problem.A, self.problem.A)
         self._split = (flux, point, ones, index_sets, jac_pw, res_pw, flux_res)  # keep alive
+
+    def refresh_static(self) -> None:
+        """Reassemble the frozen flux Jacobian blocks from the current static data.
+
+        Each frozen block ``(i, j)`` is kept twice: summed into a Jacobian-shaped matrix that
+        every Jacobian evaluation starts from (a copy instead of an assembly; built at the next
+        Jacobian evaluation, once the Jacobian's nonzero pattern is final), and as its own P1
+        matrix ``K_ij`` for the residual rows that are affine in the unknowns.
+        """
+        from dolfinx import fem, la
+        from dolfinx.fem.petsc import assemble_matrix
+
+        fz = self._frozen
+        if not fz:
+            return
+        _free_frozen(fz)
+        unknowns = fz["unknowns"]
+        n = unknowns[0].function_space.dofmap.index_map.size_local
+        for (i, j), a in fz["blocks"].items():
+            if i in fz["rows"]:
+                K = assemble_matrix(a)
+                K.assemble()
+                fz["matrices"][(i, j)] = K
+        if fz["matrices"]:
+            fz["work"] = next(iter(fz["matrices"].values())).createVecLeft()
+        for i in fz["rows"]:
+            # r_i(0) = r_i(u) - sum_j K_ij u_j at the current unknowns (zero for pure diffusion)
+            vec = fem.assemble_vector(fz["forms"][i])
+            vec.scatter_reverse(la.InsertMode.add)
+            offset = vec.array[:n].copy()
+            for (bi, bj), K in fz["matrices"].items():
+                if bi == i:
+                    K.mult(unknowns[bj].x.petsc_vec, fz["work"])
+                    offset -= fz["work"].array_r[:n]
+            fz["offset"][i] = offset
 
     def solve(self) -> NewtonResult:
         """Run Newton from the current values of the unknowns.
@@ -266,6 +365,8 @@ class NewtonSolver:
 
     def destroy(self) -> None:
         """Free the PETSc objects."""
+        _free_frozen(self._frozen)
+        self._frozen = {}
         self.snes.destroy()
         for v in self.bounds or ():
             v.destroy()
@@ -273,6 +374,22 @@ class NewtonSolver:
         self.problem.b.destroy()
         self.problem.x.destroy()
         self._split = None
+
+
+def _free_frozen(fz: dict[str, Any]) -> None:
+    """Destroy the frozen-block matrices of a solver and reset their slots."""
+    for M in [*fz.get("matrices", {}).values(), fz.get("constant"), fz.get("work")]:
+        if M is not None:
+            M.destroy()
+    fz.update(matrices={}, constant=None, work=None, offset={})
+
+
+def _depends_only_on(expr: Any, ids: set[int]) -> bool:
+    """Whether every Coefficient and Constant in the UFL ``expr`` is one of ``ids``."""
+    from ufl.algorithms.analysis import extract_coefficients, extract_constants
+
+    deps = list(extract_coefficients(expr)) + list(extract_constants(expr))
+    return all(id(o) in ids for o in deps)
 
 
 def solver_for(
@@ -294,4 +411,5 @@ def solver_for(
         lower_bounds=[0.0 if s.nonnegative else None for s in state.species],
         parts=forms.parts,
         integrands=forms.integrands,
+        static=forms.static,
     )
