@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from conftest import REPO
 
+from tumorpde import bench
 from tumorpde.cli import main
 
 BIN = Path(sys.executable).parent
@@ -176,10 +177,42 @@ def test_bench_harness_writes_records_and_summary(shared_tmp):
     assert {"stream", "setup", "diffusion_1", "diffusion_4", "coupled"} <= problems
     stream = next(r for r in records if r["problem"] == "stream")
     assert stream["triad_GBps"] > 0.1 and stream["ranks"] == 1
-    coupled = next(r for r in records if r["problem"] == "coupled")
-    assert 0 < coupled["assembly_fraction"] <= 1.0 and coupled["newton_per_step"] >= 1
+    coupled = [r for r in records if r["problem"] == "coupled"]
+    assert sorted(r["cells_per_side"] for r in coupled) == [6, 8]  # two sizes at --size tiny
+    for r in coupled:
+        assert 0 < r["assembly_fraction"] <= 1.0 and r["newton_per_step"] >= 1
+    setup = next(r for r in records if r["problem"] == "setup")
+    assert setup["product_jit_objects"] > 1
+    assert setup["product_compile_cold_s"] > setup["product_compile_warm_s"] > 0
+    assert setup["product_setup_cold_s"] >= setup["product_compile_cold_s"]
+    organ = next(r for r in records if r["problem"] == "organ")
+    assert organ["mesh"] == "brain.msh" and organ["steps"] >= 1 and organ["newton_iterations"] > 0
+    assert organ["unknowns"] == organ["species"] * organ["vertices"] > 0
+    for key in ("mesh_read_s", "setup_s", "stepping_s", "io_s", "s_per_step"):
+        assert organ[key] > 0
+    assert organ["total_s"] >= organ["mesh_read_s"] + organ["setup_s"] + organ["stepping_s"]
+    assert organ["bytes_per_unknown"] > 0
+    for r in records:
+        if "unknowns" in r:
+            assert r["bytes_per_unknown"] >= 0  # > 0 where /proc lets the peak be reset
     summary = json.loads((shared_tmp / "bench_summary.json").read_text())
-    assert {row["target"] for row in summary} >= {"diffusion_1_s_per_Mdof", "compile_cold_s"}
+    rows = {row["target"]: row for row in summary}
+    assert set(rows) >= {
+        "diffusion_1_s_per_Mdof",
+        "compile_cold_s",
+        "product_compile_cold_s",
+        "product_compile_warm_s",
+        "organ_s_per_step_1rank",
+        "bytes_per_unknown_coupled",
+        "bytes_per_unknown_organ",
+    }
+    assert rows["coupled_s_per_Munknown_1rank"]["note"].startswith("n=8,")  # the largest size
+    assert rows["bytes_per_unknown_organ"]["goal"] is None  # reported, not targeted
+    # one rank count: no scaling plot; the plot itself from the same records as if run at 2 ranks
+    assert not (shared_tmp / "bench_scaling.png").exists()
+    twice = records + [{**r, "ranks": 2} for r in records]
+    png = bench.plot_scaling(twice, shared_tmp / "scaling.png")
+    assert png is not None and png.stat().st_size > 1000
 
 
 def test_rejected_petsc_options_are_a_clear_error(shared_tmp, comm, capsys):

@@ -53,7 +53,7 @@ def _uniform_logistic(comm, dt, rho=0.1, u0=0.05, t_end=24.0):
     sim = _sim(comm, case)
     _run(sim)
     q = sim.qois.evaluate()
-    assert q["max_tumor"] - q["min_tumor"] < 1e-12  # stays uniform
+    assert q["max_tumor"] - q["min_tumor"] < 1e-10  # stays uniform (to the Newton tolerance)
     return q["max_tumor"]
 
 

@@ -7,6 +7,7 @@ compared at a perturbed state (serial and under ``mpiexec -n 2``).
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from tumorpde.config import config_from_dict
 from tumorpde.simulation import Simulation
@@ -66,11 +67,21 @@ def test_split_assembly_matches_dolfinx(comm):
     frozen = sim.solver._frozen
     # ligand and drug diffusion are assembled once; their residual rows are matrix products
     assert frozen["blocks"] and frozen["rows"] and frozen["constant"] is not None
+    assert sim.solver.flux_jacobian == "step" and frozen["reuse"] is not None
+    sim.solver.refresh_jacobian()  # the tumor flux blocks of the perturbed state
     _compare(sim.solver, ref, st.unknowns())
     # a changed static coefficient is picked up after refresh_static()
     key = next(k for k in st.coefficients if k.endswith(".diffusivity") and "VEGF" in k)
     st.coefficients[key].x.array[:] *= 3.0
     sim.solver.refresh_static()
+    _compare(sim.solver, ref, st.unknowns())
+    # with flux_jacobian="step" the next Jacobian at another state keeps the tumor flux blocks
+    # (exact pointwise blocks, stale flux blocks) until the next solve or refresh_jacobian()
+    f = st.fields["tumor"]
+    f.x.array[:] *= 1.2
+    with pytest.raises(AssertionError):
+        _compare(sim.solver, ref, st.unknowns())
+    sim.solver.refresh_jacobian()
     _compare(sim.solver, ref, st.unknowns())
     ref.destroy()
     sim.solver.destroy()

@@ -406,9 +406,17 @@ DEFAULT_PETSC: dict[str, str | int | float | bool] = {
 
 
 class SolverConfig(_Strict):
-    """Nonlinear solver: PETSc options (prefix ``tumorpde_``) merged over the defaults."""
+    """Nonlinear solver: PETSc options (prefix ``tumorpde_``) merged over the defaults.
+
+    ``flux_jacobian``: when the Jacobian blocks of fluxes that depend on the unknowns (tumor
+    motility and chemotaxis) are reassembled: at the first Newton iteration of each step and
+    kept for its later ones (``"step"``, default), or at every iteration (``"iteration"``,
+    exact Newton). The residual is exact either way; on the HER2 brain case ``"step"`` halves
+    the Jacobian cost at the same Newton iteration count (benchmarks/README.md).
+    """
 
     petsc: dict[str, str | int | float | bool] = {}
+    flux_jacobian: Literal["iteration", "step"] = "step"
 
     @field_validator("petsc")
     @classmethod

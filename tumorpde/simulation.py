@@ -72,7 +72,12 @@ class Simulation:
         self.hooks: list[Any] = []
         self._setup_extensions()
         self.forms = build_forms(config, self.state, config.time.dt, hooks=self.hooks)
-        self.solver = solver_for(self.state, self.forms, config.solver.options())
+        self.solver = solver_for(
+            self.state,
+            self.forms,
+            config.solver.options(),
+            flux_jacobian=config.solver.flux_jacobian,
+        )
         self.qois = QoIs(self.state, self.forms, self._extra_qois())
         self._derived = {
             name: fem.Function(self.state.V, name=name) for name in derived_field_names(config)

@@ -69,6 +69,11 @@ class NewtonSolver:
             (e.g. ligand diffusion) is assembled once and copied into every Jacobian; a flux
             residual whose blocks are all such is a matrix-vector product instead of an
             assembly. Call :meth:`refresh_static` after changing any of them.
+        flux_jacobian: ``"iteration"``: the flux blocks that depend on the unknowns are
+            reassembled at every Newton iteration (exact Newton). ``"step"``: only at the first
+            iteration of each :meth:`solve` and kept for its later iterations, while the
+            pointwise blocks (reactions, the time derivative) stay exact; the residual is
+            always exact, so only the convergence rate can change.
     """
 
     def __init__(
@@ -81,6 +86,7 @@ class NewtonSolver:
         parts: list[tuple[Any, Any]] | None = None,
         integrands: list[Any] | None = None,
         static: list[Any] | None = None,
+        flux_jacobian: str = "iteration",
     ) -> None:
         from petsc4py import PETSc
 
@@ -113,6 +119,9 @@ class NewtonSolver:
         # cycle through a PETSc object is invisible to Python's GC and would leak the solver,
         # its vectors and their MPI communicators)
         self.assembly_seconds = {"residual": 0.0, "jacobian": 0.0}
+        if flux_jacobian not in ("iteration", "step"):
+            raise ValueError(f"flux_jacobian must be 'iteration' or 'step', not {flux_jacobian!r}")
+        self.flux_jacobian = flux_jacobian
         self._frozen: dict[str, Any] = {}
         if parts is not None:
             self._split_assembly(parts, integrands, unknowns, static or [])
@@ -222,7 +231,10 @@ class NewtonSolver:
         else:
             linear_rows = set()
         frozen_state = self._frozen
+        mode = self.flux_jacobian
         frozen_state.update(
+            pattern_final=False,
+            refresh=True,
             blocks=frozen,
             rows=linear_rows,
             forms=[fem.form(ff) if ff is not None else None for _, ff in parts],
@@ -267,14 +279,24 @@ class NewtonSolver:
         def jacobian(_snes: Any, x: Any, J: Any, _P: Any) -> None:
             t0 = time.perf_counter()
             update(x)
-            constant = frozen_state["constant"]
-            if constant is not None:
-                constant.copy(J, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
-            else:
-                J.zeroEntries()
-            todo = flux if constant is not None else {**frozen_state["blocks"], **flux}
-            for (i, j), a in todo.items():
-                add_block(J, i, j, a)
+            fz = frozen_state
+            same = PETSc.Mat.Structure.SAME_NONZERO_PATTERN
+            first = fz["pattern_final"] is False
+            # flux blocks go straight into J, or into the matrix kept over a step
+            target = J if first or fz["reuse"] is None else fz["reuse"]
+            if first or target is J or fz["refresh"]:
+                if fz["constant"] is not None:
+                    fz["constant"].copy(target, structure=same)
+                else:
+                    target.zeroEntries()
+                todo = {**fz["blocks"], **flux} if fz["constant"] is None else flux
+                for (i, j), a in todo.items():
+                    add_block(target, i, j, a)
+                if target is not J:
+                    target.assemble()
+                fz["refresh"] = False
+            if target is not J:
+                target.copy(J, structure=same)
             if jac_pw is not None:
                 nodal = jac_pw.evaluate()
                 diag = {k: nodal[:, c] for c, k in enumerate(pairs)}
@@ -288,20 +310,42 @@ class NewtonSolver:
                 values = np.concatenate([diag[k] for k in pairs]).reshape(-1, 1)
                 J.setValuesLocalRCV(diag_rows, diag_cols, values, addv=True)
             J.assemble()
-            if constant is None and frozen_state["blocks"]:
-                # the pattern is final now: keep the frozen blocks in a copy of its structure
-                constant = J.duplicate(copy=False)
-                constant.zeroEntries()
-                for (i, j), a in frozen_state["blocks"].items():
-                    add_block(constant, i, j, a)
-                constant.assemble()
-                frozen_state["constant"] = constant
+            if first:
+                # the pattern is final now: matrices of the same structure for the frozen blocks
+                # and (flux_jacobian="step") for the flux blocks kept over a step
+                fz["pattern_final"] = True
+                if fz["blocks"]:
+                    C = J.duplicate(copy=False)
+                    C.zeroEntries()
+                    for (i, j), a in fz["blocks"].items():
+                        add_block(C, i, j, a)
+                    C.assemble()
+                    fz["constant"] = C
+                if mode == "step" and flux:
+                    B = J.duplicate(copy=False)
+                    if fz["constant"] is not None:
+                        fz["constant"].copy(B, structure=same)
+                    else:
+                        B.zeroEntries()
+                    for (i, j), a in flux.items():
+                        add_block(B, i, j, a)
+                    B.assemble()
+                    fz["reuse"] = B
             stats["jacobian"] += time.perf_counter() - t0
 
         if res_pw is not None:
             self.snes.setFunction(residual, self.problem.b)
         self.snes.setJacobian(jacobian, self.problem.A, self.problem.A)
         self._split = (flux, point, ones, index_sets, jac_pw, res_pw, flux_res)  # keep alive
+
+    def refresh_jacobian(self) -> None:
+        """Reassemble the unknown-dependent flux blocks at the next Jacobian evaluation.
+
+        :meth:`solve` does this itself; with ``flux_jacobian="step"`` a Jacobian computed
+        outside a solve otherwise reuses the flux blocks of the last solve's first iteration.
+        """
+        if self._frozen:
+            self._frozen["refresh"] = True
 
     def refresh_static(self) -> None:
         """Reassemble the frozen flux Jacobian blocks from the current static data.
@@ -344,6 +388,7 @@ class NewtonSolver:
         Returns:
             Convergence information. On divergence the unknowns hold the last iterate.
         """
+        self.refresh_jacobian()  # flux_jacobian="step": new flux blocks for this step
         self.problem.solve()
         reason = int(self.snes.getConvergedReason())
         return NewtonResult(
@@ -377,11 +422,12 @@ class NewtonSolver:
 
 
 def _free_frozen(fz: dict[str, Any]) -> None:
-    """Destroy the frozen-block matrices of a solver and reset their slots."""
-    for M in [*fz.get("matrices", {}).values(), fz.get("constant"), fz.get("work")]:
+    """Destroy the frozen-block and reused matrices of a solver and reset their slots."""
+    slots = ("constant", "work", "reuse")
+    for M in [*fz.get("matrices", {}).values(), *(fz.get(k) for k in slots)]:
         if M is not None:
             M.destroy()
-    fz.update(matrices={}, constant=None, work=None, offset={})
+    fz.update(matrices={}, constant=None, work=None, offset={}, reuse=None, pattern_final=False)
 
 
 def _depends_only_on(expr: Any, ids: set[int]) -> bool:
@@ -393,7 +439,11 @@ def _depends_only_on(expr: Any, ids: set[int]) -> bool:
 
 
 def solver_for(
-    state: Any, forms: Any, petsc_options: dict[str, Any], prefix: str = PREFIX
+    state: Any,
+    forms: Any,
+    petsc_options: dict[str, Any],
+    prefix: str = PREFIX,
+    flux_jacobian: str = "iteration",
 ) -> NewtonSolver:
     """The product's solver for a state and its forms: split Jacobian, per-species bounds.
 
@@ -402,6 +452,8 @@ def solver_for(
         forms: :class:`tumorpde.forms.Forms` (residuals and their pointwise/flux parts).
         petsc_options: PETSc options without prefix.
         prefix: PETSc options prefix.
+        flux_jacobian: When the unknown-dependent flux blocks are reassembled (see
+            :class:`NewtonSolver`).
     """
     return NewtonSolver(
         forms.residuals,
@@ -412,4 +464,5 @@ def solver_for(
         parts=forms.parts,
         integrands=forms.integrands,
         static=forms.static,
+        flux_jacobian=flux_jacobian,
     )
