@@ -93,6 +93,8 @@ class NewtonSolver:
         from dolfinx.fem.petsc import NonlinearProblem
 
         self.prefix = prefix
+        db = PETSc.Options()
+        _own_options(db, prefix, petsc_options)
         try:
             self.problem = NonlinearProblem(
                 residuals,
@@ -104,17 +106,15 @@ class NewtonSolver:
         except PETSc.Error as exc:
             # A failing setFromOptions leaves the prefix pushed (DOLFINx 0.11): pop it so later
             # problems do not inherit a corrupted options prefix.
-            db = PETSc.Options()
             db.prefixPop()
-            for key in petsc_options:  # DOLFINx's own clean-up was skipped by the error
-                if db.hasName(f"{prefix}{key}"):
-                    db.delValue(f"{prefix}{key}")
+            _release_options(db, prefix)
             opts = ", ".join(f"{k}={v}" for k, v in petsc_options.items())
             raise SolverOptionsError(
                 f"solver.petsc: PETSc rejected the options ({opts}); PETSc error code "
                 f"{exc.ierr}, see its message above (e.g. hypre is not in this PETSc build)"
             ) from None
         self.snes = self.problem.solver
+        self._options_record = _OWNED_OPTIONS.get(prefix)
         # timings of the split assembly; the SNES callbacks hold this dict, never ``self`` (a
         # cycle through a PETSc object is invisible to Python's GC and would leak the solver,
         # its vectors and their MPI communicators)
@@ -410,8 +410,12 @@ class NewtonSolver:
 
     def destroy(self) -> None:
         """Free the PETSc objects."""
+        from petsc4py import PETSc
+
         _free_frozen(self._frozen)
         self._frozen = {}
+        if _OWNED_OPTIONS.get(self.prefix) is self._options_record:
+            _release_options(PETSc.Options(), self.prefix)
         self.snes.destroy()
         for v in self.bounds or ():
             v.destroy()
@@ -419,6 +423,36 @@ class NewtonSolver:
         self.problem.b.destroy()
         self.problem.x.destroy()
         self._split = None
+
+
+#: Per options prefix, the PETSc options the last solver set and their earlier values (None:
+#: absent). DOLFINx 0.11 deletes the options it set under a pushed prefix, which PETSc's
+#: ``PetscOptionsClearValue`` ignores, so they stay in the database and would apply to every
+#: later solver with this prefix (a case's ``snes_lag_jacobian`` leaking into the next arm of a
+#: comparison). They cannot be removed right after set-up either: some are read lazily at the
+#: first solve (``sub_pc_*`` of block Jacobi, ``mat_mumps_*``). So they are reset when the next
+#: solver with the same prefix is built, and by :meth:`NewtonSolver.destroy`.
+_OWNED_OPTIONS: dict[str, dict[str, str | None]] = {}
+
+
+def _own_options(db: Any, prefix: str, options: dict[str, Any]) -> None:
+    """Reset the previous solver's options under ``prefix`` and record this solver's."""
+    _release_options(db, prefix)
+    _OWNED_OPTIONS[prefix] = {
+        key: db.getString(f"{prefix}{key}", "") if db.hasName(f"{prefix}{key}") else None
+        for key in options
+    }
+
+
+def _release_options(db: Any, prefix: str) -> None:
+    """Restore the options under ``prefix`` to what they were before the last solver set them."""
+    for key, before in _OWNED_OPTIONS.pop(prefix, {}).items():
+        name = f"{prefix}{key}"
+        if before is None:
+            if db.hasName(name):
+                db.delValue(name)
+        else:
+            db.setValue(name, before)
 
 
 def _free_frozen(fz: dict[str, Any]) -> None:
