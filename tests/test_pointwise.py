@@ -67,7 +67,7 @@ def test_split_assembly_matches_dolfinx(comm):
     frozen = sim.solver._frozen
     # ligand and drug diffusion are assembled once; their residual rows are matrix products
     assert frozen["blocks"] and frozen["rows"] and frozen["constant"] is not None
-    assert sim.solver.flux_jacobian == "step" and frozen["reuse"] is not None
+    assert sim.solver.flux_jacobian == "auto" and frozen["reuse"] is not None
     sim.solver.refresh_jacobian()  # the tumor flux blocks of the perturbed state
     _compare(sim.solver, ref, st.unknowns())
     # a changed static coefficient is picked up after refresh_static()
@@ -75,7 +75,7 @@ def test_split_assembly_matches_dolfinx(comm):
     st.coefficients[key].x.array[:] *= 3.0
     sim.solver.refresh_static()
     _compare(sim.solver, ref, st.unknowns())
-    # with flux_jacobian="step" the next Jacobian at another state keeps the tumor flux blocks
+    # with flux_jacobian="auto" the next Jacobian at another state keeps the tumor flux blocks
     # (exact pointwise blocks, stale flux blocks) until the next solve or refresh_jacobian()
     f = st.fields["tumor"]
     f.x.array[:] *= 1.2

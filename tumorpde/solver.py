@@ -71,9 +71,11 @@ class NewtonSolver:
             assembly. Call :meth:`refresh_static` after changing any of them.
         flux_jacobian: ``"iteration"``: the flux blocks that depend on the unknowns are
             reassembled at every Newton iteration (exact Newton). ``"step"``: only at the first
-            iteration of each :meth:`solve` and kept for its later iterations, while the
-            pointwise blocks (reactions, the time derivative) stay exact; the residual is
-            always exact, so only the convergence rate can change.
+            iteration of each :meth:`solve` and kept for its later iterations. ``"auto"``: kept
+            over solves too, and reassembled at the next solve once a solve failed or needed
+            more Newton iterations than the last one that reassembled them. The pointwise
+            blocks (reactions, the time derivative) are always exact and so is the residual,
+            so only the convergence rate can change.
     """
 
     def __init__(
@@ -119,9 +121,15 @@ class NewtonSolver:
         # cycle through a PETSc object is invisible to Python's GC and would leak the solver,
         # its vectors and their MPI communicators)
         self.assembly_seconds = {"residual": 0.0, "jacobian": 0.0}
-        if flux_jacobian not in ("iteration", "step"):
-            raise ValueError(f"flux_jacobian must be 'iteration' or 'step', not {flux_jacobian!r}")
+        #: Jacobian evaluations, and how many of them reassembled the unknown-dependent fluxes
+        self.jacobian_counts = {"evaluations": 0, "flux_assemblies": 0}
+        if flux_jacobian not in ("iteration", "step", "auto"):
+            raise ValueError(
+                f"flux_jacobian must be 'iteration', 'step' or 'auto', not {flux_jacobian!r}"
+            )
         self.flux_jacobian = flux_jacobian
+        self._refresh_next = True
+        self._its_at_refresh = 0
         self._frozen: dict[str, Any] = {}
         if parts is not None:
             self._split_assembly(parts, integrands, unknowns, static or [])
@@ -242,6 +250,7 @@ class NewtonSolver:
         )
         self.refresh_static()
         stats = self.assembly_seconds
+        counts = self.jacobian_counts
 
         def update(x: Any) -> None:
             x.ghostUpdate(addv=PETSc.InsertMode.INSERT, mode=PETSc.ScatterMode.FORWARD)
@@ -295,6 +304,8 @@ class NewtonSolver:
                 if target is not J:
                     target.assemble()
                 fz["refresh"] = False
+                counts["flux_assemblies"] += 1
+            counts["evaluations"] += 1
             if target is not J:
                 target.copy(J, structure=same)
             if jac_pw is not None:
@@ -312,7 +323,7 @@ class NewtonSolver:
             J.assemble()
             if first:
                 # the pattern is final now: matrices of the same structure for the frozen blocks
-                # and (flux_jacobian="step") for the flux blocks kept over a step
+                # and (flux_jacobian "step" or "auto") for the flux blocks kept between refreshes
                 fz["pattern_final"] = True
                 if fz["blocks"]:
                     C = J.duplicate(copy=False)
@@ -321,7 +332,7 @@ class NewtonSolver:
                         add_block(C, i, j, a)
                     C.assemble()
                     fz["constant"] = C
-                if mode == "step" and flux:
+                if mode != "iteration" and flux:
                     B = J.duplicate(copy=False)
                     if fz["constant"] is not None:
                         fz["constant"].copy(B, structure=same)
@@ -341,8 +352,8 @@ class NewtonSolver:
     def refresh_jacobian(self) -> None:
         """Reassemble the unknown-dependent flux blocks at the next Jacobian evaluation.
 
-        :meth:`solve` does this itself; with ``flux_jacobian="step"`` a Jacobian computed
-        outside a solve otherwise reuses the flux blocks of the last solve's first iteration.
+        :meth:`solve` does this itself when its policy asks for it (``flux_jacobian``); a
+        Jacobian computed outside a solve otherwise reuses the last flux blocks.
         """
         if self._frozen:
             self._frozen["refresh"] = True
@@ -388,16 +399,24 @@ class NewtonSolver:
         Returns:
             Convergence information. On divergence the unknowns hold the last iterate.
         """
-        self.refresh_jacobian()  # flux_jacobian="step": new flux blocks for this step
+        if self.flux_jacobian == "step" or self._refresh_next:
+            self.refresh_jacobian()
+        refreshed = bool(self._frozen.get("refresh", True))
         self.problem.solve()
         reason = int(self.snes.getConvergedReason())
-        return NewtonResult(
+        result = NewtonResult(
             converged=reason > 0,
             reason=reason,
             reason_name=converged_reason_name(reason),
             newton_iterations=int(self.snes.getIterationNumber()),
             linear_iterations=int(self.snes.getLinearSolveIterations()),
         )
+        if self.flux_jacobian == "auto":
+            its = result.newton_iterations
+            if refreshed:
+                self._its_at_refresh = its
+            self._refresh_next = not result.converged or its > self._its_at_refresh
+        return result
 
     def describe(self) -> dict[str, str]:
         """SNES, KSP and PC types in use (after the first solve they reflect all options)."""
