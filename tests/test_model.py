@@ -53,7 +53,8 @@ def _uniform_logistic(comm, dt, rho=0.1, u0=0.05, t_end=24.0):
     sim = _sim(comm, case)
     _run(sim)
     q = sim.qois.evaluate()
-    assert q["max_tumor"] - q["min_tumor"] < 1e-10  # stays uniform (to the Newton tolerance)
+    # stays uniform, to the Newton tolerance (snes_rtol 1e-9 with inexact linear solves)
+    assert q["max_tumor"] - q["min_tumor"] < 1e-8
     return q["max_tumor"]
 
 
@@ -68,7 +69,8 @@ def test_uniform_logistic_matches_backward_euler_recurrence_and_closed_form(comm
             a, b = dt * rho, 1.0 - dt * rho
             u = (-b + math.sqrt(b * b + 4 * a * u)) / (2 * a)
         got = _uniform_logistic(comm, dt, rho, u0, t_end)
-        assert got == pytest.approx(u, rel=1e-10)  # the solver implements BE exactly
+        # the solver implements BE exactly, to the Newton tolerance (snes_rtol 1e-9)
+        assert got == pytest.approx(u, rel=1e-8)
         errors.append(abs(got - exact))
         values.append(got)
     rates = [math.log2(errors[i] / errors[i + 1]) for i in range(2)]

@@ -861,7 +861,8 @@ def _series(record: dict[str, Any]) -> tuple[str, float] | None:
     """Scaling-plot series name and time per step of a record (None: not plotted)."""
     p = record["problem"]
     if p.startswith("diffusion") and "step_s" in record:
-        return f"{p} {record['pc']}", record["step_s"]
+        mode = record.get("mode", "tuned")
+        return f"{p} {record['pc']} ({mode})", record["step_s"]
     if p == "coupled" and "step_s" in record:
         return f"coupled n={record['cells_per_side']}", record["step_s"]
     if p == "organ" and "s_per_step" in record:
