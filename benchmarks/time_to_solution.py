@@ -730,7 +730,7 @@ def assumptions(p: Problem, step_cost: float, grading: float, rtol: float) -> li
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Run the study and return the JSON document."""
-    from tumorpde.bench import machine_info
+    from tumorpde.studies.bench import machine_info
 
     t_start = time.perf_counter()
     p = Problem()
@@ -799,7 +799,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     # isort: off
-    import tumorpde.backend  # noqa: F401  (before mpi4py/dolfinx)
+    import tumorpde.fem.backend  # noqa: F401  (before mpi4py/dolfinx)
     from mpi4py import MPI
 
     # isort: on

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 # isort: off
-import tumorpde.backend  # noqa: F401  (the wheel's MPI library before mpi4py/dolfinx)
+import tumorpde.fem.backend  # noqa: F401  (the wheel's MPI library before mpi4py/dolfinx)
 from mpi4py import MPI
 
 # isort: on
-from tumorpde import verify
+from tumorpde.studies import verification as verify
 
 
 def _abort(exc_type: Any, exc: Any, tb: Any) -> None:

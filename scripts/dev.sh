@@ -19,6 +19,7 @@ demo)
 test)
     start=$(date +%s)
     "$BIN/ruff" check tumorpde tests benchmarks meshes
+    "$BIN/mypy"
     echo "== serial test run =="
     timeout 1500 "$BIN/python" -m pytest -q tests
     echo "== MPI test run: mpiexec -n $NP =="

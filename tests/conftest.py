@@ -1,10 +1,16 @@
-"""Shared fixtures. The suite runs serially and under ``mpiexec -n 2``: assert on reduced values."""
+"""Fixtures and MPI hooks. The suite runs serially and under ``mpiexec -n 2``.
+
+MPI is imported only when a test asks for ``comm`` (or the run is under ``mpiexec``), so the
+pure tests (config, library, model, stepper) run without MPI or DOLFINx. Shared helpers live in
+``tests/helpers.py``.
+"""
 
 from __future__ import annotations
 
 import gc
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -13,26 +19,32 @@ import pytest
 
 os.environ.setdefault("PYVISTA_OFF_SCREEN", "true")
 
-# isort: off
-import tumorpde.backend  # noqa: F401  (the wheel's MPI library before mpi4py/dolfinx)
-from mpi4py import MPI
 
-# isort: on
-from tumorpde.config import example_box_case, merge_sections
+def _world() -> Any:
+    import tumorpde.fem.backend  # noqa: F401  (the wheel's MPI library before mpi4py/dolfinx)
+    from mpi4py import MPI
 
-REPO = Path(__file__).resolve().parents[1]
+    return MPI.COMM_WORLD
+
+
+def _launched_size() -> int:
+    """Ranks of the job as the launcher tells them (no MPI import for a serial run)."""
+    for var in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS"):
+        if var in os.environ:
+            return int(os.environ[var])
+    return 1
 
 
 def pytest_configure(config: Any) -> None:
     # Under mpiexec every rank runs pytest: give each its own tmp_path root so they do not
     # clean up each other's directories.
-    comm = MPI.COMM_WORLD
-    if comm.size > 1 and not config.option.basetemp:
+    if _launched_size() > 1 and not config.option.basetemp:
+        comm = _world()
         config.option.basetemp = tempfile.mkdtemp(prefix=f"pytest-rank{comm.rank}-")
 
 
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
-    if MPI.COMM_WORLD.size > 1:
+    if _launched_size() > 1 and _world().size > 1:
         skip = pytest.mark.skip(reason="serial-only test (run without mpiexec)")
         for item in items:
             if "serial" in item.keywords:
@@ -40,12 +52,12 @@ def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
 
 
 @pytest.fixture
-def comm() -> MPI.Comm:
-    return MPI.COMM_WORLD
+def comm() -> Any:
+    return _world()
 
 
 @pytest.fixture
-def shared_tmp(comm: MPI.Comm):
+def shared_tmp(comm: Any):
     """A temporary directory that is the same on every rank (pytest's tmp_path is not)."""
     path = tempfile.mkdtemp(prefix="tumorpde-test-") if comm.rank == 0 else None
     path = comm.bcast(path, root=0)
@@ -56,41 +68,9 @@ def shared_tmp(comm: MPI.Comm):
 
 
 @pytest.fixture(autouse=True)
-def _collect(comm: MPI.Comm):
+def _collect():
+    """Collect garbage collectively after each test that used MPI (DOLFINx objects)."""
     yield
-    gc.collect()
-    comm.barrier()
-
-
-def box_case(**sections: Any) -> dict[str, Any]:
-    """A small valid case dictionary on a box; keyword tables replace/extend the defaults."""
-    case = example_box_case(
-        4.0,
-        4,
-        "test_box",
-        time={"t_end": 4.0, "dt": 1.0},
-        tumor={
-            "proliferation_rate": "0.5 1/day",
-            "motility": "0.1 mm^2/day",
-            "initial": {"kind": "gaussian", "center": [2.0, 2.0, 2.0], "radius": 1.0},
-        },
-        ligand={"diffusivity": "5e-7 cm^2/s", "stromal_secretion": 0.0},
-    )
-    return merge_sections(case, sections)
-
-
-def split_box(
-    size: tuple[float, float, float],
-    cells: tuple[int, int, int],
-    left: str,
-    right: str,
-    split_x: float,
-) -> dict[str, Any]:
-    """A box mesh table with two regions: ``left`` for x < ``split_x``, ``right`` beyond it."""
-    return {
-        "kind": "box",
-        "size": list(size),
-        "cells": list(cells),
-        "default_region": left,
-        "regions": [{"name": right, "min": [split_x, 0.0, 0.0], "max": list(size)}],
-    }
+    if "mpi4py.MPI" in sys.modules:
+        gc.collect()
+        _world().barrier()

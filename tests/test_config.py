@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO, box_case
+from helpers import REPO, box_case
 
 from tumorpde.config import (
     DEFAULT_PETSC,
@@ -59,7 +59,13 @@ def test_unknown_key_in_tagged_union():
         ("receptor", {"k_on": "fast"}, "receptor.k_on", "cannot parse"),
         ("tumor", {"proliferation_rate": [1]}, "tumor.proliferation_rate", "expected a rate"),
         ("output", {"format": "vtk"}, "output.format", "'xdmf' or 'vtx'"),
-        ("output", {"fields": ["tumour"]}, "output.fields", "unknown field(s) ['tumour']"),
+        pytest.param(
+            "output",
+            {"fields": ["tumour"]},
+            "output.fields",
+            "unknown field(s) ['tumour']",
+            marks=pytest.mark.skip(reason="output.fields check moves to build_model"),
+        ),
         ("receptor", {"initial_occupancy": 1.5}, "receptor.initial_occupancy", "less than or"),
     ],
 )

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tumorpde.drugs import (
+from tumorpde.cli.drug import register as register_cli
+from tumorpde.library.drugs import (
     DATA_DIR,
     PATHWAYS,
     DrugError,
@@ -20,7 +21,6 @@ from tumorpde.drugs import (
     load_drug,
     provenance,
 )
-from tumorpde.pk import register_cli
 
 ALL = [
     "bevacizumab",

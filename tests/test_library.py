@@ -10,16 +10,17 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from helpers import REPO
 
-from tumorpde import library, params_cli
+from tumorpde import library
+from tumorpde.cli import params as params_cli
 from tumorpde.config import (
     ConfigError,
     config_from_dict,
-    example_box_case,
     mesh_region_names,
     region_keys,
 )
+from tumorpde.studies.cases import example_box_case
 from tumorpde.units import to_internal
 
 PATHWAYS = library.available("pathways")
@@ -340,7 +341,7 @@ def test_pathway_not_in_the_library_needs_tables():
 def run_params(argv, capsys):
     parser = argparse.ArgumentParser(prog="tumorpde")
     sub = parser.add_subparsers(dest="command", required=True)
-    params_cli.register_cli(sub)
+    params_cli.register(sub)
     args = parser.parse_args(["params", *argv])
     rc = args.func(args)
     out = capsys.readouterr()

@@ -3,10 +3,10 @@
 import json
 
 import pytest
-from conftest import REPO
+from helpers import REPO
 
-from tumorpde.config import FileMesh, read_msh_physical_names
-from tumorpde.mesh import load_domain
+from tumorpde.config import FileMesh, mesh_region_names
+from tumorpde.fem.domain import load_domain
 
 MESHES = sorted((REPO / "meshes").glob("*.msh"))
 
@@ -23,8 +23,7 @@ def test_shipped_mesh_matches_its_metadata(path, comm):
     for name, vol in vols.items():
         assert vol == pytest.approx(meta["volumes_mm3"][name], rel=1e-6)
     assert meta["min_dihedral_deg"] >= 5.0  # quality gate: no slivers
-    names = read_msh_physical_names(path)
-    assert {n for d, n in names if d == 3} == set(meta["regions"])
+    assert mesh_region_names(FileMesh(kind="file", path=path)) == sorted(meta["regions"])
 
 
 def test_region_of_point(comm):

@@ -1,5 +1,6 @@
 """Meshing pipeline, mesh CLI and organ atlas (serially and under ``mpiexec -n 2``)."""
 
+import ast
 import json
 import shutil
 import subprocess
@@ -11,11 +12,11 @@ from mpi4py import MPI
 
 import numpy as np
 import pytest
-from conftest import REPO
+from helpers import REPO
 
 from tumorpde.config import FileMesh
-from tumorpde.mesh import load_domain
-from tumorpde.meshing import MeshingError, parse_labels, read_label_image
+from tumorpde.fem.domain import load_domain
+from tumorpde.meshing.labels import MeshingError, parse_labels, read_label_image
 
 ATLAS = [p for p in sorted((REPO / "meshes").glob("*.json")) if p.stem != "brain_phantom"]
 
@@ -58,7 +59,7 @@ def balls_msh():
         pytest.importorskip("skimage")
         pytest.importorskip("pyacvd")
         pytest.importorskip("pymeshfix")
-        from tumorpde.meshing import MeshParameters, labels_to_mesh
+        from tumorpde.meshing.labels import MeshParameters, labels_to_mesh
 
         np.save(tmp / "balls.npy", _balls())
         img = read_label_image(tmp / "balls.npy", spacing="1")
@@ -75,12 +76,62 @@ def balls_msh():
 
 def test_import_is_cheap():
     code = (
-        "import sys, tumorpde.meshing, tumorpde.meshinfo, tumorpde.atlas, tumorpde.mesh_cli; "
+        "import sys, tumorpde.meshing.labels, tumorpde.meshing.info, tumorpde.meshing.atlas, "
+        "tumorpde.meshing.msh, tumorpde.cli.mesh; "
         "print([m for m in ('gmsh', 'skimage', 'scipy', 'pyacvd', 'pymeshfix', 'pyvista', "
         "'nilearn', 'nibabel', 'nrrd', 'meshio', 'dolfinx') if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_meshing_imports_no_later_layer():
+    """Every import in ``tumorpde/meshing`` (lazy ones too) is of units, errors or meshing."""
+    allowed = ("tumorpde.meshing", "tumorpde.units", "tumorpde.errors", "tumorpde._version")
+    bad = []
+    for path in sorted((REPO / "tumorpde" / "meshing").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                mods = [node.module]
+                if node.module == "tumorpde":  # only the version of the root package
+                    mods = [] if {a.name for a in node.names} == {"__version__"} else ["tumorpde"]
+            elif isinstance(node, ast.Import):
+                mods = [a.name for a in node.names]
+            else:
+                continue
+            bad += [
+                f"{path.name}: {m}"
+                for m in mods
+                if (m == "tumorpde" or m.startswith("tumorpde.")) and not m.startswith(allowed)
+            ]
+            bad += [f"{path.name}: {m}" for m in mods if m.split(".")[0] == "dolfinx"]
+    assert bad == []
+
+
+@pytest.mark.parametrize(
+    "meta_path", sorted((REPO / "meshes").glob("*.json")), ids=lambda p: p.stem
+)
+def test_physical_names_header_agrees_with_full_read(meta_path):
+    from tumorpde.meshing.msh import read_msh, read_physical_names
+
+    meta = json.loads(meta_path.read_text())
+    names = read_physical_names(meta_path.with_suffix(".msh"))
+    assert {g.name: g.tag for g in names if g.dim == 3} == meta["regions"]
+    assert {g.name: g.tag for g in names if g.dim == 2} == meta["boundaries"]
+    if meta_path.stem == "brain_phantom":  # one full read is enough (gmsh, a few seconds)
+        m = read_msh(meta_path.with_suffix(".msh"))
+        assert m.regions == meta["regions"] and m.boundaries == meta["boundaries"]
+        assert m.tets.shape == (meta["cells"], 4) and m.tet_tags.shape == (meta["cells"],)
+
+
+def test_read_msh_errors(tmp_path):
+    from tumorpde.meshing.msh import read_msh, read_physical_names
+
+    with pytest.raises(FileNotFoundError, match="no such mesh file"):
+        read_msh(tmp_path / "nope.msh")
+    bare = tmp_path / "bare.msh"
+    bare.write_text("$MeshFormat\n4.1 0 8\n$EndMeshFormat\n$Entities\n0 0 0 0\n$EndEntities\n")
+    assert read_physical_names(bare) == []
 
 
 def test_parse_labels():
@@ -132,7 +183,7 @@ def test_label_formats_agree(tmp_path):
 
 
 def test_unknown_label_is_reported(tmp_path):
-    from tumorpde.meshing import labels_to_mesh
+    from tumorpde.meshing.labels import labels_to_mesh
 
     np.save(tmp_path / "a.npy", _balls())
     img = read_label_image(tmp_path / "a.npy", spacing="1")
@@ -161,7 +212,7 @@ def test_cli_from_labels_import_and_info(tmp_path, capsys):
     pytest.importorskip("skimage")
     meshio = pytest.importorskip("meshio")
     from tumorpde.cli import main
-    from tumorpde.meshinfo import read_msh
+    from tumorpde.meshing.msh import read_msh
 
     np.save(tmp_path / "b.npy", _balls())
     out = tmp_path / "b.msh"
@@ -236,7 +287,7 @@ def test_info_png(tmp_path, balls_msh):
 
 
 def test_atlas_errors(monkeypatch, tmp_path):
-    from tumorpde import atlas
+    from tumorpde.meshing import atlas
 
     with pytest.raises(MeshingError, match="unknown organ 'heart'"):
         atlas.build_organ("heart", out_dir=tmp_path)
@@ -251,7 +302,7 @@ def test_atlas_errors(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize("meta_path", ATLAS, ids=[p.stem for p in ATLAS])
 def test_atlas_mesh_metadata_and_seed(meta_path, comm):
-    from tumorpde.meshinfo import mesh_info
+    from tumorpde.meshing.info import mesh_info
 
     meta = json.loads(meta_path.read_text())
     for key in ("source", "license", "attribution", "generator", "build_time_s", "resolution"):

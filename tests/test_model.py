@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import box_case, split_box
+from helpers import box_case, split_box
 
 from tumorpde.config import config_from_dict
 from tumorpde.simulation import Simulation

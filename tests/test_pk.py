@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from scipy.integrate import quad, solve_ivp
 
-from tumorpde.drugs import (
+from tumorpde.library.drugs import (
     OralOneCompartmentPK,
     Patient,
     Regimen,
@@ -22,7 +22,7 @@ from tumorpde.drugs import (
     TwoCompartmentPK,
     load_drug,
 )
-from tumorpde.pk import (
+from tumorpde.library.pk import (
     Dose,
     PlasmaPK,
     course_summary,

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from tumorpde.config import config_from_dict
+from tumorpde.fem.solver import NewtonSolver
 from tumorpde.simulation import Simulation
-from tumorpde.solver import NewtonSolver
 
 
 def _case():
@@ -119,7 +119,7 @@ def _compare(solver_a, solver_b, unknowns) -> None:
 def test_covering_cells_cover_every_owned_node_with_few_cells(comm):
     from dolfinx import fem, mesh
 
-    from tumorpde.pointwise import _covering_cells
+    from tumorpde.fem.pointwise import _covering_cells
 
     msh = mesh.create_unit_cube(comm, 10, 10, 10)
     V = fem.functionspace(msh, ("Lagrange", 1))

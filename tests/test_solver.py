@@ -8,16 +8,16 @@ next arm). Serial and under ``mpiexec -n 2``.
 from __future__ import annotations
 
 # isort: off
-import tumorpde.backend  # noqa: F401
+import tumorpde.fem.backend  # noqa: F401
 from petsc4py import PETSc
 
 # isort: on
 
-from conftest import box_case
+from helpers import box_case
 
 from tumorpde.config import DEFAULT_PETSC, config_from_dict
+from tumorpde.fem.solver import _release_options
 from tumorpde.simulation import Simulation
-from tumorpde.solver import _release_options
 
 
 def _sim(comm, petsc=None):

@@ -2,8 +2,8 @@
 
 import pytest
 
-from tumorpde.solver import NewtonResult
-from tumorpde.stepper import StepFailedError, output_times, steps
+from tumorpde.fem.solver import NewtonResult
+from tumorpde.simulation.stepper import StepFailedError, output_times, steps
 
 OK = NewtonResult(True, 2, "CONVERGED_FNORM_ABS", 2, 5)
 FAIL = NewtonResult(False, -5, "DIVERGED_MAX_IT", 25, 100)

@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import split_box
+from helpers import split_box
 
 from tumorpde.config import ConfigError, config_from_dict
-from tumorpde.drugs import load_drug
+from tumorpde.library.drugs import load_drug
 from tumorpde.simulation import Simulation
 
 BOX1 = {"kind": "box", "size": [1.0, 1.0, 1.0], "cells": [1, 1, 1]}
@@ -164,7 +164,7 @@ def test_blood_brain_barrier_lowers_exposure_by_the_configured_ratio(comm, share
 
 
 def test_compare_runs_arms_and_writes_table(comm, shared_tmp):
-    from tumorpde.compare import default_arms, run_comparison
+    from tumorpde.studies.compare import default_arms, run_comparison
 
     case = her2_case(
         mesh={"kind": "box", "size": [4.0, 4.0, 4.0], "cells": [3, 3, 3]},

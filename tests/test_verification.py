@@ -11,14 +11,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import box_case
+from helpers import box_case
 
-from tumorpde import verify
 from tumorpde.cli import main
 from tumorpde.config import config_from_dict
-from tumorpde.forms import build_forms
-from tumorpde.mesh import load_domain
-from tumorpde.state import create_state
+from tumorpde.fem.domain import load_domain
+from tumorpde.fem.forms import build_forms
+from tumorpde.fem.state import create_state
+from tumorpde.model import build_model
+from tumorpde.studies import verification as verify
 
 BIN = Path(sys.executable).parent
 
@@ -92,17 +93,18 @@ def test_partition_invariance_in_this_run(rows, comm):
 
 def test_build_forms_without_forcing_is_unchanged(comm):
     cfg = config_from_dict(box_case(mesh={"kind": "box", "size": [1.0] * 3, "cells": [2] * 3}))
-    state = create_state(cfg, load_domain(cfg.mesh, comm))
-    plain = build_forms(cfg, state, 0.5)
-    empty = build_forms(cfg, state, 0.5, forcing={})
+    model = build_model(cfg)
+    state = create_state(model, load_domain(cfg.mesh, comm))
+    plain = build_forms(model, state, 0.5)
+    empty = build_forms(model, state, 0.5, forcing={})
     sig = [f.signature() for f in plain.residuals]
     assert sig == [f.signature() for f in empty.residuals]
     assert "t" in plain.constants
-    forced = build_forms(cfg, state, 0.5, forcing=lambda t: {"EGF": 2.0 * t})
+    forced = build_forms(model, state, 0.5, forcing=lambda t: {"EGF": 2.0 * t})
     assert forced.residuals[1].signature() != sig[1]
     assert [f.signature() for i, f in enumerate(forced.residuals) if i != 1] == sig[:1] + sig[2:]
     with pytest.raises(KeyError, match="unknown species"):
-        build_forms(cfg, state, 0.5, forcing={"drug": 1.0})
+        build_forms(model, state, 0.5, forcing={"drug": 1.0})
 
 
 def test_cli_verify_json_and_exit_code(shared_tmp, comm, monkeypatch, capsys):

@@ -12,16 +12,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from tumorpde._version import __version__
 from tumorpde.config import CaseConfig, ConfigError, config_from_dict, load_config
-
-__version__ = "0.1.0"
 
 __all__ = [
     "CaseConfig",
     "ConfigError",
+    "Model",
     "RunResult",
     "Simulation",
     "__version__",
+    "build_model",
     "config_from_dict",
     "load_config",
     "run",
@@ -33,4 +34,8 @@ def __getattr__(name: str) -> Any:
         from tumorpde import simulation
 
         return getattr(simulation, name)
+    if name in ("Model", "build_model"):
+        from tumorpde import model
+
+        return getattr(model, name)
     raise AttributeError(f"module 'tumorpde' has no attribute {name!r}")

@@ -1,0 +1,584 @@
+"""Case schema: the pydantic models of a case file, in internal units.
+
+One job: declare what a valid case looks like. Quantity types accept a number (internal units:
+mm, h, nM; see :mod:`tumorpde.units`) or a ``"value unit"`` string or parameter table and convert
+it on validation. Reading files, overrides, library merging and ``[regions]`` live in
+:mod:`tumorpde.config.resolve`. This module imports neither dolfinx nor pyvista.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from tumorpde.library.drugs import Patient, Treatment
+from tumorpde.units import receptors_per_cell_to_nM, to_internal
+
+__all__ = [
+    "DEFAULT_PETSC",
+    "BoneConfig",
+    "BoxMesh",
+    "BoxRegion",
+    "CaseConfig",
+    "CompareConfig",
+    "ECMBinding",
+    "EffectsConfig",
+    "FileMesh",
+    "GaussianSeed",
+    "MeshConfig",
+    "OutputConfig",
+    "OxygenConfig",
+    "PathwayConfig",
+    "PathwayLigand",
+    "PathwayReceptor",
+    "RegionValue",
+    "SignalConfig",
+    "SolverConfig",
+    "TherapyConfig",
+    "TimeConfig",
+    "TumorConfig",
+    "UniformSeed",
+    "VesselConfig",
+    "region_keys",
+]
+
+
+def _unit(kind: str) -> BeforeValidator:
+    return BeforeValidator(lambda v: to_internal(v, kind))
+
+
+# Quantity types: accept a number (internal units) or a "value unit" string.
+Length = Annotated[float, _unit("length")]
+Time = Annotated[float, _unit("time")]
+Rate = Annotated[float, _unit("rate"), Field(ge=0)]
+Diffusivity = Annotated[float, _unit("diffusivity"), Field(ge=0)]
+Concentration = Annotated[float, _unit("concentration"), Field(ge=0)]
+ConcentrationRate = Annotated[float, _unit("concentration_rate"), Field(ge=0)]
+SecondOrderRate = Annotated[float, _unit("second_order_rate"), Field(ge=0)]
+Chemotaxis = Annotated[float, _unit("chemotaxis"), Field(ge=0)]
+CellDensity = Annotated[float, _unit("cell_density"), Field(gt=0)]
+Number = Annotated[float, _unit("dimensionless")]
+Fraction = Annotated[float, _unit("dimensionless"), Field(ge=0, le=1)]
+Name = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$", max_length=64)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------------------- mesh
+class BoxRegion(_Strict):
+    """An axis-aligned sub-box of a box mesh; cells whose midpoint lies inside get this region."""
+
+    name: Name
+    min: tuple[Length, Length, Length]
+    max: tuple[Length, Length, Length]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BoxRegion:
+        if any(a >= b for a, b in zip(self.min, self.max, strict=True)):
+            raise ValueError("each component of 'min' must be smaller than 'max'")
+        return self
+
+
+class BoxMesh(_Strict):
+    """A tetrahedral box [0, size] with regions given as sub-boxes (later ones win)."""
+
+    kind: Literal["box"]
+    size: tuple[Length, Length, Length]
+    cells: tuple[int, int, int]
+    default_region: Name = "tissue"
+    regions: list[BoxRegion] = []
+
+    @field_validator("size")
+    @classmethod
+    def _positive(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
+        if min(v) <= 0:
+            raise ValueError("all box sizes must be > 0")
+        return v
+
+    @field_validator("cells")
+    @classmethod
+    def _cells(cls, v: tuple[int, int, int]) -> tuple[int, int, int]:
+        if min(v) < 1:
+            raise ValueError("cell counts must be >= 1")
+        return v
+
+    def region_names(self) -> list[str]:
+        """Region names in tag order (tag = index + 1)."""
+        names = [self.default_region]
+        for r in self.regions:
+            if r.name not in names:
+                names.append(r.name)
+        return names
+
+
+class FileMesh(_Strict):
+    """A gmsh ``.msh`` file whose named physical groups are the regions and boundaries."""
+
+    kind: Literal["file"]
+    path: Path
+    unit: Literal["mm", "cm", "m", "um"] = "mm"
+
+    @field_validator("path")
+    @classmethod
+    def _exists(cls, v: Path, info: ValidationInfo) -> Path:
+        base = (info.context or {}).get("base_dir")
+        p = v if v.is_absolute() or base is None else Path(base) / v
+        p = p.resolve()
+        if p.suffix != ".msh":
+            raise ValueError(f"mesh file {p} must be a gmsh .msh file with named physical groups")
+        if not p.is_file():
+            raise ValueError(f"mesh file {p} does not exist")
+        return p
+
+    @property
+    def scale_to_mm(self) -> float:
+        """Factor that converts the file's coordinates to mm."""
+        return {"mm": 1.0, "cm": 10.0, "m": 1000.0, "um": 1e-3}[self.unit]
+
+
+MeshConfig = Annotated[BoxMesh | FileMesh, Field(discriminator="kind")]
+
+
+# --------------------------------------------------------------------------------------- time
+class TimeConfig(_Strict):
+    """Time interval, scheme and step control; output times (and dose times) are hit exactly.
+
+    ``scheme = "be"`` is backward Euler (first order), ``"bdf2"`` the variable-step BDF2 (second
+    order, started with one backward-Euler step). With ``adaptive = true`` the step follows a
+    local-error estimate (the difference between the solution and a polynomial predictor through
+    the last accepted steps, Milne's device) held below ``tolerance`` (relative, per species,
+    lumped L2 norm); without it, ``dt`` is used throughout. Newton failures halve the step.
+    """
+
+    t_end: Time = Field(gt=0)
+    dt: Time = Field(gt=0)
+    output_every: Time | None = Field(default=None, gt=0)
+    max_retries: int = Field(default=8, ge=0, le=30)
+    scheme: Literal["be", "bdf2"] = "be"
+    adaptive: bool = False
+    tolerance: float = Field(default=1e-3, gt=0, lt=1)
+    dt_min: Time = Field(default=1e-6, gt=0)
+    dt_max: Time | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _dt(self) -> TimeConfig:
+        if self.dt > self.t_end:
+            raise ValueError(f"dt ({self.dt:g} h) must not exceed t_end ({self.t_end:g} h)")
+        if self.dt_max is not None and self.dt_max < self.dt:
+            raise ValueError(f"dt_max ({self.dt_max:g} h) must be >= dt ({self.dt:g} h)")
+        return self
+
+
+# --------------------------------------------------------------------------------------- tumor
+class GaussianSeed(_Strict):
+    """Initial tumor density ``peak * exp(-|x - center|^2 / radius^2)``."""
+
+    kind: Literal["gaussian"]
+    center: tuple[Length, Length, Length]
+    radius: Length = Field(gt=0)
+    peak: Number = Field(default=0.5, gt=0, le=1)
+
+
+class UniformSeed(_Strict):
+    """Spatially uniform initial tumor density."""
+
+    kind: Literal["uniform"]
+    value: Fraction
+
+
+class TumorConfig(_Strict):
+    """Tumor-cell density u (normalized by the carrying capacity).
+
+    Chemotaxis belongs to each pathway (``effects.chemotaxis``); the single-pathway shorthand
+    (``[ligand]`` + ``[receptor]``) also accepts ``tumor.chemotaxis`` toward its ligand.
+    """
+
+    proliferation_rate: Rate
+    motility: Diffusivity
+    death_rate: Rate = 0.0
+    growth_law: Literal["logistic", "gompertz"] = "logistic"
+    signal_independent_growth: Fraction = Field(
+        default=0.3,
+        description="fraction b0 of proliferation that needs no pathway signal (used only when a "
+        "pathway has effects.proliferation > 0)",
+    )
+    carrying_capacity: CellDensity = Field(
+        default=1e5, description="cells/mm^3 at u = 1 (1e5/mm^3 = 1e8 cells/mL)"
+    )
+    initial: Annotated[GaussianSeed | UniformSeed, Field(discriminator="kind")]
+
+
+# --------------------------------------------------------------------------------------- pathways
+class ECMBinding(_Strict):
+    """Reversible ligand binding to extracellular-matrix sites (HSPG): VEGF165, HGF."""
+
+    sites: Concentration = Field(gt=0)
+    k_on: SecondOrderRate
+    k_off: Rate
+
+
+class PathwayLigand(_Strict):
+    """The pathway's diffusing ligand L (nM)."""
+
+    name: Name
+    diffusivity: Diffusivity
+    decay_rate: Rate = 0.0
+    tumor_secretion: ConcentrationRate = Field(default=0.0, description="nM/h at u = 1")
+    stromal_secretion: ConcentrationRate = 0.0
+    hypoxic_secretion: ConcentrationRate = Field(
+        default=0.0, description="extra tumor secretion at full hypoxia (needs [oxygen])"
+    )
+    initial: Concentration = 0.0
+    ecm: ECMBinding | None = None
+
+
+class PathwayReceptor(_Strict):
+    """Receptor states per cell (pointwise ODEs; stored as nM at carrying capacity).
+
+    dR/dt = k_t R0 - k_on L R + k_off C - k_t R + k_rec I;  dC/dt = k_on L R - k_off C - k_e C;
+    dI/dt = k_e C - (k_rec + k_deg) I  (Lauffenburger & Linderman 1993). Synthesis k_t R0 keeps
+    the ligand-free steady state at ``receptors_per_cell``. With ``internalized = false`` no I is
+    tracked (internalized complexes are degraded at once).
+    """
+
+    receptors_per_cell: Number = Field(gt=0, le=1e8)
+    k_on: SecondOrderRate = 0.0
+    k_off: Rate = 0.0
+    k_t: Rate = Field(default=0.0, description="constitutive internalization of free receptor")
+    k_e: Rate = Field(default=0.0, description="ligand-induced internalization of the complex")
+    k_rec: Rate = Field(default=0.0, description="recycling of internalized receptor")
+    k_deg: Rate = Field(default=0.0, description="degradation of internalized receptor")
+    internalized: bool = True
+    initial_state: Literal["steady", "free"] = Field(
+        default="steady",
+        description="'steady': trafficking steady state at the initial ligand level (no fast "
+        "initial layer); 'free': R = (1 - initial_occupancy) R0, C = initial_occupancy R0, I = 0",
+    )
+    initial_occupancy: Fraction = 0.0
+
+
+class SignalConfig(_Strict):
+    """Downstream signal S in [0, 1]: dS/dt = rate (Hill(theta; half_max, hill) - S).
+
+    theta is occupancy (C + I)/(R + C + I) for ligand pathways, relative free receptor R/R0 for
+    ligand-less ones (HER2).
+    """
+
+    enabled: bool = True
+    half_max: Number = Field(default=0.1, gt=0)
+    hill: Number = Field(default=1.0, ge=1, le=8)
+    rate: Rate = Field(default=1.0, gt=0)
+    initial: Fraction | None = Field(default=None, description="default: the Hill value at t=0")
+
+
+class EffectsConfig(_Strict):
+    """How the pathway's signal acts on the tumor density."""
+
+    proliferation: Number = Field(default=0.0, ge=0, description="weight in the growth signal")
+    survival: Number = Field(default=0.0, ge=0, description="weight in the survival signal")
+    motility: Number = Field(default=0.0, ge=0, description="D_u multiplier gain: 1 + m S")
+    chemotaxis: Chemotaxis = 0.0
+    chemotaxis_saturation: Concentration | None = Field(default=None, gt=0)
+    cytostatic: Fraction = Field(default=0.0, description="growth block of epithelial cells")
+    emt_rate: Rate = Field(default=0.0, description="signal-driven epithelial->mesenchymal rate")
+    emt_reversion: Rate = Field(default=0.0, description="mesenchymal->epithelial reversion")
+    emt_motility: Number = Field(
+        default=0.0, ge=0, description="motility gain of mesenchymal cells"
+    )
+
+
+class PathwayConfig(_Strict):
+    """One growth-factor pathway: ligand (optional), receptor states, signal and effects."""
+
+    description: str = ""
+    ligand: PathwayLigand | None = None
+    receptor: PathwayReceptor
+    signal: SignalConfig = SignalConfig()
+    effects: EffectsConfig = EffectsConfig()
+    references: dict[str, str] = {}
+
+
+# --------------------------------------------------------------------------------------- modules
+class OxygenConfig(_Strict):
+    """Quasi-steady oxygen O (mmHg): 0 = div(D grad O) + k_s (O_b - O) - M u O/(O + K_m).
+
+    Oxygen limits proliferation by O/(O + K_O), kills by hypoxic_death_rate * h(O) and drives
+    hypoxic ligand secretion, with hypoxia h(O) = K_h^n / (K_h^n + O^n).
+    """
+
+    diffusivity: Diffusivity = 6.3  # 1.75e-5 cm^2/s (Grote 1977)
+    supply_rate: Rate = Field(default=30.0, gt=0, description="vascular supply P_O V (1/h)")
+    blood_level: Annotated[float, _unit("pressure"), Field(gt=0)] = 40.0
+    consumption: Annotated[float, _unit("pressure_rate"), Field(ge=0)] = 1000.0
+    consumption_half: Annotated[float, _unit("pressure"), Field(gt=0)] = 1.0
+    proliferation_half: Annotated[float, _unit("pressure"), Field(gt=0)] = 2.5
+    hypoxia_threshold: Annotated[float, _unit("pressure"), Field(gt=0)] = 5.0
+    hypoxia_hill: Number = Field(default=3.0, ge=1, le=8)
+    hypoxic_death_rate: Rate = 0.0
+
+
+class BoneConfig(_Strict):
+    """Bone vicious cycle: osteoclast activity OC and matrix TGF-beta release.
+
+    dOC/dt = basal + activation * S_p * u - decay * OC; the pathway's ligand gains the source
+    matrix_release * OC. ``basal``, ``activation`` and ``matrix_release`` are per region (zero
+    outside bone through the organ profile or ``[regions]``).
+    """
+
+    pathway: Name = "TGFBR"
+    basal: Rate = 0.0
+    activation: Rate = 0.0
+    decay: Rate = Field(default=0.02, gt=0)
+    matrix_release: ConcentrationRate = 0.0
+
+
+class TherapyConfig(_Strict):
+    """Targeted therapy: the patient and the drug regimens (see :mod:`tumorpde.library.drugs`).
+
+    Each treatment names a catalog drug (or a drug file) and a regimen of that drug, with inline
+    regimen fields overriding it. Drugs must target active pathways.
+    """
+
+    patient: Patient = Patient()
+    treatments: list[Treatment] = []
+    tumor_permeability_weight: Literal["density"] = "density"
+
+    @field_validator("treatments")
+    @classmethod
+    def _unique(cls, v: list[Treatment]) -> list[Treatment]:
+        names = [t.spec.name for t in v]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(
+                f"drug(s) {', '.join(dup)} listed twice; give one regimen per drug "
+                "(use loading_dose/start/stop for schedule changes)"
+            )
+        return v
+
+
+class CompareConfig(_Strict):
+    """Arms of ``tumorpde compare``: arm name -> drugs (by name) of ``[therapy]`` it gives."""
+
+    arms: dict[
+        Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.+-]*$", max_length=64)], list[str]
+    ] = {}
+
+
+class VesselConfig(_Strict):
+    """Vascular surface density and drug-barrier class (used by therapy), per region."""
+
+    surface_density: Annotated[float, _unit("inverse_length"), Field(ge=0)] = 10.0
+    barrier: Literal["normal", "fenestrated", "brain"] = "normal"
+
+
+# --------------------------------------------------------------------------------------- numerics
+DEFAULT_PETSC: dict[str, str | int | float | bool] = {
+    # Reduced-space active-set Newton with lower bounds 0 on every unknown (all species are
+    # densities or concentrations): stiff bilinear binding (drug-receptor k_on A R at 3.6/nM/h)
+    # otherwise lets plain Newton converge to a spurious root with A, R < 0 (measured: free HER2
+    # -17 nM after a trastuzumab loading dose); without active bounds it is plain Newton.
+    "snes_type": "vinewtonrsls",
+    "snes_linesearch_type": "basic",
+    "snes_rtol": 1e-9,
+    "snes_atol": 1e-12,
+    # Stagnation at round-off (a Newton update below 1e-12 of the solution norm) counts as
+    # converged; otherwise a residual already at its floor fails the relative test.
+    "snes_stol": 1e-12,
+    "snes_max_it": 25,
+    # Direct LU fills in badly in 3D (MUMPS: 30x fill, 2 s per factorization at 32k unknowns),
+    # so the default is GMRES with block-Jacobi/ILU(0); LU stays available from the case file.
+    "ksp_type": "gmres",
+    # Inexact Newton: linear solves to 1e-6 (0.5M-unknown coupled bench: GMRES 306 -> 207
+    # iterations, Newton 10 -> 11, 22.9 -> 18.4 s; benchmarks/README.md).
+    "ksp_rtol": 1e-6,
+    "ksp_atol": 1e-14,
+    "ksp_max_it": 1000,
+    "ksp_gmres_restart": 100,
+    "pc_type": "bjacobi",
+    "sub_pc_type": "ilu",
+}
+
+
+class SolverConfig(_Strict):
+    """Nonlinear solver: PETSc options (prefix ``tumorpde_``) merged over the defaults.
+
+    ``flux_jacobian``: when the Jacobian blocks of fluxes that depend on the unknowns (tumor
+    motility and chemotaxis) are reassembled: at every Newton iteration (``"iteration"``, exact
+    Newton), at the first iteration of each step (``"step"``), or only when a solve failed or
+    needed more Newton iterations than the last one that reassembled them (``"auto"``,
+    default). Reaction and time-derivative blocks are always exact, and so is the residual, so
+    the solution is the same to the Newton tolerance. HER2 brain case over 42 days: 2 flux
+    assemblies instead of 178, at 176 instead of 159 Newton iterations (benchmarks/README.md).
+    """
+
+    petsc: dict[str, str | int | float | bool] = {}
+    flux_jacobian: Literal["iteration", "step", "auto"] = "auto"
+
+    @field_validator("petsc")
+    @classmethod
+    def _keys(cls, v: dict[str, Any]) -> dict[str, Any]:
+        for key in v:
+            if key.startswith("-") or not key.replace("_", "").isalnum():
+                raise ValueError(
+                    f"PETSc option {key!r}: write it without '-' or prefix, e.g. ksp_type"
+                )
+        return v
+
+    def options(self) -> dict[str, str | int | float | bool]:
+        """Defaults updated with the case's options."""
+        return {**DEFAULT_PETSC, **self.petsc}
+
+
+class OutputConfig(_Strict):
+    """What the run directory gets. ``fields`` = None writes every species and derived field."""
+
+    format: Literal["xdmf", "vtx"] = "xdmf"
+    fields: list[str] | None = None
+    picture: bool = True
+
+
+RegionValue = float | str
+
+
+class CaseConfig(_Strict):
+    """A whole case: mesh, time, physics, numerics and outputs (all in internal units).
+
+    ``regions`` holds per-region values as flat dotted keys (``"tumor.motility"``,
+    ``"pathways.EGFR.ligand.stromal_secretion"``), already converted; see :func:`region_keys`.
+    """
+
+    name: Name
+    description: str = ""
+    organ: Name | None = None
+    mesh: MeshConfig
+    time: TimeConfig
+    tumor: TumorConfig
+    pathways: dict[Name, PathwayConfig] = {}
+    oxygen: OxygenConfig | None = None
+    bone: BoneConfig | None = None
+    vessels: VesselConfig = VesselConfig()
+    therapy: TherapyConfig | None = None
+    compare: CompareConfig | None = None
+    regions: dict[str, dict[str, RegionValue]] = {}
+    solver: SolverConfig = SolverConfig()
+    output: OutputConfig = OutputConfig()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CaseConfig:
+        ligands: dict[str, str] = {}
+        for p, pw in self.pathways.items():
+            if pw.ligand is None:
+                continue
+            if pw.ligand.name in ligands:
+                raise ValueError(
+                    f"pathways.{p}.ligand.name: pathways {ligands[pw.ligand.name]} and {p} both "
+                    f"use ligand {pw.ligand.name!r}; give each pathway its own ligand name"
+                )
+            if pw.ligand.name in self.pathways or pw.ligand.name == "tumor":
+                raise ValueError(
+                    f"pathways.{p}.ligand.name: {pw.ligand.name!r} clashes with a pathway name"
+                )
+            ligands[pw.ligand.name] = p
+        if self.bone is not None:
+            pw = self.pathways.get(self.bone.pathway)
+            if pw is None or pw.ligand is None or not pw.signal.enabled:
+                raise ValueError(
+                    f"bone.pathway: {self.bone.pathway!r} must name an active pathway with a "
+                    f"ligand and a signal (active: {', '.join(self.pathways) or 'none'})"
+                )
+        if self.therapy is not None:
+            self._check_therapy(self.therapy)
+        if self.compare is not None:
+            given = {t.spec.name for t in (self.therapy.treatments if self.therapy else [])}
+            for arm, drugs in self.compare.arms.items():
+                missing = [d for d in drugs if d not in given]
+                if missing:
+                    raise ValueError(
+                        f"compare.arms.{arm}: {', '.join(missing)} not in [[therapy.treatments]] "
+                        f"(given: {', '.join(sorted(given)) or 'none'})"
+                    )
+        needs_o2 = [
+            p for p, pw in self.pathways.items() if pw.ligand and pw.ligand.hypoxic_secretion
+        ]
+        if needs_o2 and self.oxygen is None:
+            raise ValueError(
+                f"oxygen: pathways {', '.join(needs_o2)} have ligand.hypoxic_secretion but there "
+                "is no [oxygen] table"
+            )
+        return self
+
+    def _check_therapy(self, therapy: TherapyConfig) -> None:
+        active = ", ".join(self.pathways) or "none"
+        for i, t in enumerate(therapy.treatments):
+            spec = t.spec
+            for target in spec.targets:
+                pw = self.pathways.get(target)
+                where = f"therapy.treatments.{i} ({spec.name})"
+                if pw is None:
+                    raise ValueError(
+                        f"{where}: targets pathway {target}, which is not active in this case "
+                        f"(active: {active}); add [pathways.{target}] or drop the drug"
+                    )
+                if spec.mechanism == "ligand_trap" and pw.ligand is None:
+                    raise ValueError(f"{where}: ligand trap on {target}, which has no ligand")
+                if spec.mechanism == "kinase_inhibitor" and not pw.signal.enabled:
+                    raise ValueError(
+                        f"{where}: kinase inhibitor on {target}, whose signal is switched off"
+                    )
+            if spec.mechanism in ("receptor_antibody", "ligand_trap") and len(spec.targets) != 1:
+                raise ValueError(f"therapy.treatments.{i}: a {spec.mechanism} has one target")
+
+    def receptor_total_nM(self, pathway: str) -> float:
+        """Ligand-free surface receptor of ``pathway`` at carrying capacity (nM)."""
+        return receptors_per_cell_to_nM(
+            self.pathways[pathway].receptor.receptors_per_cell, self.tumor.carrying_capacity
+        )
+
+    def region_value(self, key: str, region: str) -> RegionValue | None:
+        """The per-region value of ``key`` in ``region`` (None: the global value applies)."""
+        return self.regions.get(region, {}).get(key)
+
+
+def region_keys(cfg_raw: Mapping[str, Any]) -> dict[str, str]:
+    """Region-addressable parameters of a (raw) case and their unit kinds.
+
+    Args:
+        cfg_raw: The case tables (after library merging), used for the active pathways and
+            modules.
+
+    Returns:
+        ``{dotted key: unit kind}`` (kind ``"text"`` for names).
+    """
+    keys = {
+        "tumor.motility": "diffusivity",
+        "tumor.proliferation_rate": "rate",
+        "tumor.death_rate": "rate",
+        "vessels.surface_density": "inverse_length",
+        "vessels.barrier": "text",
+    }
+    for p, table in (cfg_raw.get("pathways") or {}).items():
+        if isinstance(table, Mapping) and table.get("ligand"):
+            keys[f"pathways.{p}.ligand.diffusivity"] = "diffusivity"
+            keys[f"pathways.{p}.ligand.decay_rate"] = "rate"
+            keys[f"pathways.{p}.ligand.stromal_secretion"] = "concentration_rate"
+    if cfg_raw.get("oxygen") is not None:
+        keys["oxygen.supply_rate"] = "rate"
+        keys["oxygen.diffusivity"] = "diffusivity"
+    if cfg_raw.get("bone") is not None:
+        keys["bone.basal"] = "rate"
+        keys["bone.activation"] = "rate"
+        keys["bone.matrix_release"] = "concentration_rate"
+    return keys

@@ -1,0 +1,566 @@
+"""Solver: a PETSc SNES (Newton) wrapper around DOLFINx's NonlinearProblem for the coupled step.
+
+The PETSc options come from the case (``[solver.petsc]``) merged over
+:data:`tumorpde.config.DEFAULT_PETSC` and are applied under the prefix ``tumorpde_``, so
+``PETSC_OPTIONS="-tumorpde_snes_monitor"`` also works.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+import tumorpde.fem.backend  # noqa: F401  (before any dolfinx import)
+
+if TYPE_CHECKING:
+    from petsc4py import PETSc
+
+    import ufl
+    from dolfinx import fem
+    from dolfinx.fem.petsc import NonlinearProblem
+    from ufl.core.expr import Expr
+
+    from tumorpde.fem.forms import Forms
+    from tumorpde.fem.pointwise import PointwiseAssembler
+    from tumorpde.fem.state import State
+
+__all__ = [
+    "NewtonResult",
+    "NewtonSolver",
+    "SolverOptionsError",
+    "converged_reason_name",
+    "solver_for",
+]
+
+PREFIX = "tumorpde_"
+
+
+class SolverOptionsError(ValueError):
+    """PETSc rejected the solver options of a case (raised alike on every rank)."""
+
+
+@dataclass(frozen=True)
+class NewtonResult:
+    """Outcome of one nonlinear solve (identical on all ranks)."""
+
+    converged: bool
+    reason: int
+    reason_name: str
+    newton_iterations: int
+    linear_iterations: int
+
+
+def converged_reason_name(reason: int) -> str:
+    """Name of a PETSc ``SNESConvergedReason`` code."""
+    from petsc4py import PETSc
+
+    names = {v: k for k, v in vars(PETSc.SNES.ConvergedReason).items() if isinstance(v, int)}
+    return names.get(reason, str(reason))
+
+
+class NewtonSolver:
+    """Monolithic Newton solver for a list of residuals in a list of unknowns.
+
+    Args:
+        residuals: UFL residual forms, one per unknown.
+        unknowns: DOLFINx Functions, updated in place by :meth:`solve`.
+        petsc_options: PETSc options without prefix.
+        prefix: PETSc options prefix.
+        lower_bounds: Per unknown, a lower bound or None (unbounded); used by the variational-
+            inequality SNES types (``vinewton*``). Default: 0 for every unknown.
+        parts: Per residual ``(pointwise part, flux part or None)`` with ``residual = sum``.
+            With it the Jacobian is assembled blockwise: flux blocks as matrices, pointwise
+            (vertex-quadrature) blocks as their diagonals from one vector assembly each, which
+            skips the 4x4 element matrices that are zero off the diagonal. Without it DOLFINx
+            assembles every block as a matrix.
+        integrands: The pointwise parts' integrands (``parts[i][0] = g_i v dx_lumped``): then
+            the residual's and the Jacobian's pointwise parts are evaluated together, one kernel
+            each (:mod:`tumorpde.fem.pointwise`).
+        static: Coefficients and Constants that do not change during the run (region
+            coefficients, model constants). A flux Jacobian block that depends on nothing else
+            (e.g. ligand diffusion) is assembled once and copied into every Jacobian; a flux
+            residual whose blocks are all such is a matrix-vector product instead of an
+            assembly. Call :meth:`refresh_static` after changing any of them.
+        flux_jacobian: ``"iteration"``: the flux blocks that depend on the unknowns are
+            reassembled at every Newton iteration (exact Newton). ``"step"``: only at the first
+            iteration of each :meth:`solve` and kept for its later iterations. ``"auto"``: kept
+            over solves too, and reassembled at the next solve once a solve failed or needed
+            more Newton iterations than the last one that reassembled them. The pointwise
+            blocks (reactions, the time derivative) are always exact and so is the residual,
+            so only the convergence rate can change.
+    """
+
+    problem: NonlinearProblem
+    snes: PETSc.SNES
+    bounds: tuple[PETSc.Vec, PETSc.Vec] | None
+    #: the split assembly's forms, index sets and assemblers, kept alive with the solver
+    _split: (
+        tuple[
+            dict[tuple[int, int], fem.Form],
+            dict[tuple[int, int], Any],
+            fem.Function,
+            list[PETSc.IS],
+            PointwiseAssembler | None,
+            PointwiseAssembler | None,
+            list[fem.Form | None],
+        ]
+        | None
+    )
+
+    def __init__(
+        self,
+        residuals: list[ufl.Form],
+        unknowns: list[fem.Function],
+        petsc_options: dict[str, Any],
+        prefix: str = PREFIX,
+        lower_bounds: list[float | None] | None = None,
+        parts: list[tuple[ufl.Form, ufl.Form | None]] | None = None,
+        integrands: list[Expr] | None = None,
+        static: list[fem.Constant | fem.Function] | None = None,
+        flux_jacobian: str = "iteration",
+    ) -> None:
+        from petsc4py import PETSc
+
+        from dolfinx.fem.petsc import NonlinearProblem
+
+        self.prefix = prefix
+        db = PETSc.Options()
+        _own_options(db, prefix, petsc_options)
+        try:
+            self.problem = NonlinearProblem(
+                residuals,
+                unknowns,
+                petsc_options_prefix=prefix,
+                petsc_options=dict(petsc_options),
+                kind="mpi",
+            )
+        except PETSc.Error as exc:
+            # A failing setFromOptions leaves the prefix pushed (DOLFINx 0.11): pop it so later
+            # problems do not inherit a corrupted options prefix.
+            db.prefixPop()
+            _release_options(db, prefix)
+            opts = ", ".join(f"{k}={v}" for k, v in petsc_options.items())
+            # petsc4py's stub omits the ``ierr`` attribute PETSc.Error.__init__ sets
+            ierr = exc.ierr  # type: ignore[attr-defined]
+            raise SolverOptionsError(
+                f"solver.petsc: PETSc rejected the options ({opts}); PETSc error code "
+                f"{ierr}, see its message above (e.g. hypre is not in this PETSc build)"
+            ) from None
+        self.snes = self.problem.solver
+        self._options_record = _OWNED_OPTIONS.get(prefix)
+        # timings of the split assembly; the SNES callbacks hold this dict, never ``self`` (a
+        # cycle through a PETSc object is invisible to Python's GC and would leak the solver,
+        # its vectors and their MPI communicators)
+        self.assembly_seconds = {"residual": 0.0, "jacobian": 0.0}
+        #: Jacobian evaluations, and how many of them reassembled the unknown-dependent fluxes
+        self.jacobian_counts = {"evaluations": 0, "flux_assemblies": 0}
+        if flux_jacobian not in ("iteration", "step", "auto"):
+            raise ValueError(
+                f"flux_jacobian must be 'iteration', 'step' or 'auto', not {flux_jacobian!r}"
+            )
+        self.flux_jacobian = flux_jacobian
+        self._refresh_next = True
+        self._its_at_refresh = 0
+        self._frozen: dict[str, Any] = {}
+        if parts is not None:
+            self._split_assembly(parts, integrands, unknowns, static or [])
+        self.bounds = None
+        if str(petsc_options.get("snes_type", "")).startswith("vi"):
+            import numpy as np
+            from dolfinx.la.petsc import assign
+
+            lows = lower_bounds if lower_bounds is not None else [0.0] * len(unknowns)
+            owned, ghosts = [], []
+            for f, low in zip(unknowns, lows, strict=True):
+                n = f.function_space.dofmap.index_map.size_local * f.function_space.dofmap.bs
+                value = PETSc.NINFINITY if low is None else float(low)
+                owned.append(np.full(n, value))
+                ghosts.append(np.full(f.x.array.size - n, value))
+            lb = self.problem.x.duplicate()
+            ub = self.problem.x.duplicate()
+            assign(owned + ghosts, lb)
+            ub.set(PETSc.INFINITY)
+            self.snes.setVariableBounds(lb, ub)
+            self.bounds = (lb, ub)
+
+    def _split_assembly(
+        self,
+        parts: list[tuple[ufl.Form, ufl.Form | None]],
+        integrands: list[Expr] | None,
+        unknowns: list[fem.Function],
+        static: list[fem.Constant | fem.Function],
+    ) -> None:
+        """Install residual/Jacobian callbacks that assemble flux and pointwise parts apart.
+
+        Flux blocks are assembled as matrices by DOLFINx; blocks that depend only on ``static``
+        data are assembled once (:meth:`refresh_static`). Pointwise (vertex-quadrature) parts
+        are nodal: with ``integrands`` all residual parts and all non-zero Jacobian diagonals
+        come from two :class:`tumorpde.fem.pointwise.PointwiseAssembler` evaluations; without,
+        each non-zero pointwise Jacobian block is one vector assembly of the derivative in the
+        direction "all ones" (vertex quadrature couples a node only to itself).
+        """
+        import time
+
+        from petsc4py import PETSc
+
+        import numpy as np
+        import ufl
+        from dolfinx import cpp as _cpp
+        from dolfinx import fem, la
+        from dolfinx.fem.petsc import assign
+        from dolfinx.la.petsc import assign as assign_arrays
+        from ufl.algorithms import expand_derivatives
+
+        from tumorpde.fem.pointwise import PointwiseAssembler
+
+        V = unknowns[0].function_space
+        if any(u.function_space is not V for u in unknowns):
+            raise ValueError("the split assembly needs all unknowns on one space")
+        ones = fem.Function(V)
+        ones.x.array[:] = 1.0
+        nsp = len(unknowns)
+        flux: dict[tuple[int, int], fem.Form] = {}
+        frozen: dict[tuple[int, int], fem.Form] = {}
+        # pointwise Jacobian blocks: UFL derivative integrands (with ``integrands``), else forms
+        point: dict[tuple[int, int], Any] = {}
+        static_ids = {id(o) for o in static}
+        for i, (fp, ff) in enumerate(parts):
+            for j, uj in enumerate(unknowns):
+                if ff is not None:
+                    d = expand_derivatives(ufl.derivative(ff, uj))
+                    if not d.empty():
+                        target = frozen if _depends_only_on(d, static_ids) else flux
+                        target[(i, j)] = fem.form(d)
+                if integrands is not None:
+                    e = expand_derivatives(ufl.derivative(integrands[i], uj, ones))
+                    if not isinstance(e, ufl.constantvalue.Zero):
+                        point[(i, j)] = e
+                else:
+                    d = expand_derivatives(ufl.derivative(fp, uj, ones))
+                    if not d.empty():
+                        point[(i, j)] = fem.form(d)
+        index_sets = _cpp.la.petsc.create_index_sets([(V.dofmap.index_map, 1)] * nsp)
+        n = V.dofmap.index_map.size_local
+        n_ghost = V.dofmap.index_map.num_ghosts
+        pairs = list(point)
+        # J's global indices of every pointwise diagonal entry, sorted by row: inserting them in
+        # row order with global indices takes half the time of block-by-block local insertion
+        # (1.4M entries at 0.5M unknowns: 63 vs 120 ms)
+        owned = [iset.getIndices()[:n] for iset in index_sets]
+        local_rows = np.concatenate([owned[i] for i, _ in pairs] or [np.zeros(0, PETSc.IntType)])
+        local_cols = np.concatenate([owned[j] for _, j in pairs] or [np.zeros(0, PETSc.IntType)])
+        diag_order = np.lexsort((local_cols, local_rows))
+        lgmap = self.problem.A.getLGMap()[0]
+        # petsc4py's stub types LGMap.apply's indices as Sequence[int]; it takes integer arrays
+        rows = local_rows[diag_order].astype(PETSc.IntType)
+        cols = local_cols[diag_order].astype(PETSc.IntType)
+        diag_rows = lgmap.apply(rows).reshape(-1, 1)  # type: ignore[arg-type]
+        diag_cols = lgmap.apply(cols).reshape(-1, 1)  # type: ignore[arg-type]
+        jac_pw: PointwiseAssembler | None = None
+        res_pw: PointwiseAssembler | None = None
+        flux_res: list[fem.Form | None] = []
+        if integrands is not None:
+            jac_pw = PointwiseAssembler(V, [point[k] for k in pairs])
+            res_pw = PointwiseAssembler(V, integrands)
+            # a flux residual whose Jacobian blocks are all frozen is affine in the unknowns:
+            # r_i = r_i(0) + sum_j K_ij u_j, evaluated as matrix-vector products
+            known = static_ids | {id(u) for u in unknowns}
+            linear_rows = {
+                i
+                for i, (_, ff) in enumerate(parts)
+                if ff is not None
+                and not any(k[0] == i for k in flux)
+                and _depends_only_on(ff, known)
+            }
+            flux_res = [
+                fem.form(ff) if ff is not None and i not in linear_rows else None
+                for i, (_, ff) in enumerate(parts)
+            ]
+        else:
+            linear_rows = set()
+        frozen_state = self._frozen
+        mode = self.flux_jacobian
+        frozen_state.update(
+            pattern_final=False,
+            refresh=True,
+            blocks=frozen,
+            rows=linear_rows,
+            forms=[fem.form(ff) if ff is not None else None for _, ff in parts],
+            unknowns=unknowns,
+        )
+        self.refresh_static()
+        stats = self.assembly_seconds
+        counts = self.jacobian_counts
+
+        def update(x: PETSc.Vec) -> None:
+            # petsc4py's stub types enum members as int but these parameters as the enum class
+            x.ghostUpdate(
+                addv=PETSc.InsertMode.INSERT,  # type: ignore[arg-type]
+                mode=PETSc.ScatterMode.FORWARD,  # type: ignore[arg-type]
+            )
+            # the registered assign(Vec, Functions) overload: mypy sees only the singledispatch
+            # base signature assign(Functions, Vec)
+            assign(x, unknowns)  # type: ignore[arg-type]
+
+        def residual(_snes: PETSc.SNES, x: PETSc.Vec, b: PETSc.Vec) -> None:
+            t0 = time.perf_counter()
+            update(x)
+            assert res_pw is not None
+            nodal = res_pw.evaluate()
+            owned = []
+            for i, L in enumerate(flux_res):
+                r = nodal[:, i].copy()
+                if L is not None:
+                    vec = fem.assemble_vector(L)
+                    vec.scatter_reverse(la.InsertMode.add)
+                    r += vec.array[:n]
+                elif i in linear_rows:
+                    r += frozen_state["offset"][i]
+                    for (bi, bj), K in frozen_state["matrices"].items():
+                        if bi == i:
+                            K.mult(unknowns[bj].x.petsc_vec, frozen_state["work"])
+                            r += frozen_state["work"].array_r[:n]
+                owned.append(r)
+            assign_arrays(owned + [np.zeros(n_ghost)] * nsp, b)
+            stats["residual"] += time.perf_counter() - t0
+
+        def add_block(A: PETSc.Mat, i: int, j: int, a: fem.Form) -> None:
+            Asub = A.getLocalSubMatrix(index_sets[i], index_sets[j])
+            _cpp.fem.petsc.assemble_matrix(
+                Asub, a._cpp_object, fem.pack_constants(a), fem.pack_coefficients(a), [], True
+            )
+            A.restoreLocalSubMatrix(index_sets[i], index_sets[j], Asub)
+
+        def jacobian(_snes: PETSc.SNES, x: PETSc.Vec, J: PETSc.Mat, _P: PETSc.Mat) -> None:
+            t0 = time.perf_counter()
+            update(x)
+            fz = frozen_state
+            same = PETSc.Mat.Structure.SAME_NONZERO_PATTERN
+            first = fz["pattern_final"] is False
+            # flux blocks go straight into J, or into the matrix kept over a step
+            target = J if first or fz["reuse"] is None else fz["reuse"]
+            if first or target is J or fz["refresh"]:
+                if fz["constant"] is not None:
+                    fz["constant"].copy(target, structure=same)
+                else:
+                    target.zeroEntries()
+                todo = {**fz["blocks"], **flux} if fz["constant"] is None else flux
+                for (i, j), a in todo.items():
+                    add_block(target, i, j, a)
+                if target is not J:
+                    target.assemble()
+                fz["refresh"] = False
+                counts["flux_assemblies"] += 1
+            counts["evaluations"] += 1
+            if target is not J:
+                target.copy(J, structure=same)  # type: ignore[arg-type]  # int enum, as above
+            if jac_pw is not None:
+                nodal = jac_pw.evaluate()
+                diag = {k: nodal[:, c] for c, k in enumerate(pairs)}
+            else:
+                diag = {}
+                for k, L in point.items():
+                    vec = fem.assemble_vector(L)
+                    vec.scatter_reverse(la.InsertMode.add)
+                    diag[k] = vec.array[:n]
+            if pairs:  # all pointwise diagonals in one insertion
+                values = np.concatenate([diag[k] for k in pairs])[diag_order].reshape(-1, 1)
+                J.setValuesRCV(diag_rows, diag_cols, values, addv=True)
+            J.assemble()
+            if first:
+                # the pattern is final now: matrices of the same structure for the frozen blocks
+                # and (flux_jacobian "step" or "auto") for the flux blocks kept between refreshes
+                fz["pattern_final"] = True
+                if fz["blocks"]:
+                    C = J.duplicate(copy=False)
+                    C.zeroEntries()
+                    for (i, j), a in fz["blocks"].items():
+                        add_block(C, i, j, a)
+                    C.assemble()
+                    fz["constant"] = C
+                if mode != "iteration" and flux:
+                    # J minus its pointwise diagonals: every flux block, without assembling them
+                    # again (the diagonal entries lose only round-off of the pointwise values)
+                    B = J.duplicate(copy=True)
+                    if pairs:
+                        B.setValuesRCV(diag_rows, diag_cols, -values, addv=True)
+                    B.assemble()
+                    fz["reuse"] = B
+            stats["jacobian"] += time.perf_counter() - t0
+
+        if res_pw is not None:
+            self.snes.setFunction(residual, self.problem.b)
+        self.snes.setJacobian(jacobian, self.problem.A, self.problem.A)
+        self._split = (flux, point, ones, index_sets, jac_pw, res_pw, flux_res)  # keep alive
+
+    def refresh_jacobian(self) -> None:
+        """Reassemble the unknown-dependent flux blocks at the next Jacobian evaluation.
+
+        :meth:`solve` does this itself when its policy asks for it (``flux_jacobian``); a
+        Jacobian computed outside a solve otherwise reuses the last flux blocks.
+        """
+        if self._frozen:
+            self._frozen["refresh"] = True
+
+    def refresh_static(self) -> None:
+        """Reassemble the frozen flux Jacobian blocks from the current static data.
+
+        Each frozen block ``(i, j)`` is kept twice: summed into a Jacobian-shaped matrix that
+        every Jacobian evaluation starts from (a copy instead of an assembly; built at the next
+        Jacobian evaluation, once the Jacobian's nonzero pattern is final), and as its own P1
+        matrix ``K_ij`` for the residual rows that are affine in the unknowns.
+        """
+        from dolfinx import fem, la
+        from dolfinx.fem.petsc import assemble_matrix
+
+        fz = self._frozen
+        if not fz:
+            return
+        _free_frozen(fz)
+        unknowns = fz["unknowns"]
+        n = unknowns[0].function_space.dofmap.index_map.size_local
+        for (i, j), a in fz["blocks"].items():
+            if i in fz["rows"]:
+                K = assemble_matrix(a)
+                K.assemble()
+                fz["matrices"][(i, j)] = K
+        if fz["matrices"]:
+            fz["work"] = next(iter(fz["matrices"].values())).createVecLeft()
+        for i in fz["rows"]:
+            # r_i(0) = r_i(u) - sum_j K_ij u_j at the current unknowns (zero for pure diffusion)
+            vec = fem.assemble_vector(fz["forms"][i])
+            vec.scatter_reverse(la.InsertMode.add)
+            offset = vec.array[:n].copy()
+            for (bi, bj), K in fz["matrices"].items():
+                if bi == i:
+                    K.mult(unknowns[bj].x.petsc_vec, fz["work"])
+                    offset -= fz["work"].array_r[:n]
+            fz["offset"][i] = offset
+
+    def solve(self) -> NewtonResult:
+        """Run Newton from the current values of the unknowns.
+
+        Returns:
+            Convergence information. On divergence the unknowns hold the last iterate.
+        """
+        if self.flux_jacobian == "step" or self._refresh_next:
+            self.refresh_jacobian()
+        refreshed = bool(self._frozen.get("refresh", True))
+        self.problem.solve()
+        # petsc4py's stub returns the SNES.ConvergedReason class; the value is its int code
+        reason = int(cast("int", self.snes.getConvergedReason()))
+        result = NewtonResult(
+            converged=reason > 0,
+            reason=reason,
+            reason_name=converged_reason_name(reason),
+            newton_iterations=int(self.snes.getIterationNumber()),
+            linear_iterations=int(self.snes.getLinearSolveIterations()),
+        )
+        if self.flux_jacobian == "auto":
+            its = result.newton_iterations
+            if refreshed:
+                self._its_at_refresh = its
+            self._refresh_next = not result.converged or its > self._its_at_refresh
+        return result
+
+    def describe(self) -> dict[str, str]:
+        """SNES, KSP and PC types in use (after the first solve they reflect all options)."""
+        ksp = self.snes.getKSP()
+        pc = ksp.getPC()
+        out = {"snes": self.snes.getType(), "ksp": ksp.getType(), "pc": pc.getType()}
+        if pc.getType() in ("lu", "cholesky"):
+            out["factor_solver"] = pc.getFactorSolverType() or ""
+        return out
+
+    def destroy(self) -> None:
+        """Free the PETSc objects."""
+        from petsc4py import PETSc
+
+        _free_frozen(self._frozen)
+        self._frozen = {}
+        if _OWNED_OPTIONS.get(self.prefix) is self._options_record:
+            _release_options(PETSc.Options(), self.prefix)
+        self.snes.destroy()
+        for v in self.bounds or ():
+            v.destroy()
+        self.problem.A.destroy()
+        self.problem.b.destroy()
+        self.problem.x.destroy()
+        self._split = None
+
+
+#: Per options prefix, the PETSc options the last solver set and their earlier values (None:
+#: absent). DOLFINx 0.11 deletes the options it set under a pushed prefix, which PETSc's
+#: ``PetscOptionsClearValue`` ignores, so they stay in the database and would apply to every
+#: later solver with this prefix (a case's ``snes_lag_jacobian`` leaking into the next arm of a
+#: comparison). They cannot be removed right after set-up either: some are read lazily at the
+#: first solve (``sub_pc_*`` of block Jacobi, ``mat_mumps_*``). So they are reset when the next
+#: solver with the same prefix is built, and by :meth:`NewtonSolver.destroy`.
+_OWNED_OPTIONS: dict[str, dict[str, str | None]] = {}
+
+
+def _own_options(db: PETSc.Options, prefix: str, options: dict[str, Any]) -> None:
+    """Reset the previous solver's options under ``prefix`` and record this solver's."""
+    _release_options(db, prefix)
+    _OWNED_OPTIONS[prefix] = {
+        key: db.getString(f"{prefix}{key}", "") if db.hasName(f"{prefix}{key}") else None
+        for key in options
+    }
+
+
+def _release_options(db: PETSc.Options, prefix: str) -> None:
+    """Restore the options under ``prefix`` to what they were before the last solver set them."""
+    for key, before in _OWNED_OPTIONS.pop(prefix, {}).items():
+        name = f"{prefix}{key}"
+        if before is None:
+            if db.hasName(name):
+                db.delValue(name)
+        else:
+            db.setValue(name, before)
+
+
+def _free_frozen(fz: dict[str, Any]) -> None:
+    """Destroy the frozen-block and reused matrices of a solver and reset their slots."""
+    slots = ("constant", "work", "reuse")
+    for M in [*fz.get("matrices", {}).values(), *(fz.get(k) for k in slots)]:
+        if M is not None:
+            M.destroy()
+    fz.update(matrices={}, constant=None, work=None, offset={}, reuse=None, pattern_final=False)
+
+
+def _depends_only_on(expr: ufl.Form | Expr, ids: set[int]) -> bool:
+    """Whether every Coefficient and Constant in the UFL ``expr`` is one of ``ids``."""
+    from ufl.algorithms.analysis import extract_coefficients, extract_constants
+
+    deps = list(extract_coefficients(expr)) + list(extract_constants(expr))
+    return all(id(o) in ids for o in deps)
+
+
+def solver_for(
+    state: State,
+    forms: Forms,
+    petsc_options: dict[str, Any],
+    prefix: str = PREFIX,
+    flux_jacobian: str = "iteration",
+) -> NewtonSolver:
+    """The product's solver for a state and its forms: split Jacobian, per-species bounds.
+
+    Args:
+        state: :class:`tumorpde.fem.state.State` (species and unknowns).
+        forms: :class:`tumorpde.fem.forms.Forms` (residuals and their pointwise/flux parts).
+        petsc_options: PETSc options without prefix.
+        prefix: PETSc options prefix.
+        flux_jacobian: When the unknown-dependent flux blocks are reassembled (see
+            :class:`NewtonSolver`).
+    """
+    return NewtonSolver(
+        forms.residuals,
+        state.unknowns(),
+        petsc_options,
+        prefix=prefix,
+        lower_bounds=[0.0 if s.nonnegative else None for s in state.species],
+        parts=forms.parts,
+        integrands=forms.integrands,
+        static=forms.static,
+        flux_jacobian=flux_jacobian,
+    )

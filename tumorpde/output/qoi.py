@@ -1,0 +1,136 @@
+r"""QoIs: the scalar quantities of interest of a run, as MPI-reduced integrals and extrema.
+
+The integrals are declared by the model's components (tumor burden :math:`\int u\,dx`, per
+ligand its mean, per pathway the cell-weighted receptor occupancy and mean signal, module means,
+drug levels and responses by region); this module compiles them, adds the extrema of the species
+and each ligand's global balance residual. All functions are collective over the mesh
+communicator and return the same value on every rank.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import tumorpde.fem.backend  # noqa: F401  (before any dolfinx import)
+
+import numpy as np
+import ufl
+from dolfinx import fem
+
+if TYPE_CHECKING:
+    from tumorpde.fem import Forms, State
+    from tumorpde.model import Model
+
+__all__ = ["QoIs", "global_max", "global_min"]
+
+
+def global_min(f: fem.Function) -> float:
+    """Minimum nodal value of a Function over all ranks (owned dofs only)."""
+    from mpi4py import MPI
+
+    n = f.function_space.dofmap.index_map.size_local * f.function_space.dofmap.index_map_bs
+    local = f.x.array[:n].min() if n else np.inf
+    return float(f.function_space.mesh.comm.allreduce(local, op=MPI.MIN))
+
+
+def global_max(f: fem.Function) -> float:
+    """Maximum nodal value of a Function over all ranks (owned dofs only)."""
+    from mpi4py import MPI
+
+    n = f.function_space.dofmap.index_map.size_local * f.function_space.dofmap.index_map_bs
+    local = f.x.array[:n].max() if n else -np.inf
+    return float(f.function_space.mesh.comm.allreduce(local, op=MPI.MAX))
+
+
+class QoIs:
+    """Compiled integrals of a run's quantities of interest.
+
+    The integral QoIs are those the model's components declare (:class:`tumorpde.model.QoI`);
+    this class adds the maximum of the tumor density, the minimum of every species and each
+    ligand's global balance residual.
+
+    Args:
+        model: The compiled case.
+        state: The run's state (:class:`tumorpde.fem.state.State`).
+        forms: The run's forms (:class:`tumorpde.fem.forms.Forms`), for the lumped measure, the
+            model's term context and the per-ligand balance integrands.
+    """
+
+    def __init__(self, model: Model, state: State, forms: Forms) -> None:
+        self.state = state
+        self.fields = state.fields
+        dom = state.domain
+        msh = dom.mesh
+        self.comm = msh.comm
+        dxl = forms.dx_lumped
+        dxr = ufl.Measure(
+            "dx",
+            domain=msh,
+            subdomain_data=dom.cell_tags,
+            metadata={"quadrature_rule": "vertex", "quadrature_degree": 1},
+        )
+        self._ratios: dict[str, tuple[fem.Form, fem.Form | None]] = {}
+        for q in model.qois(forms.context):
+            dx = dxl if q.region is None else dxr(dom.regions[q.region])
+            den = fem.form(q.denominator * dx) if q.denominator is not None else None
+            self._ratios[q.name] = (fem.form(q.numerator * dx), den)
+        # Global balance of each ligand: storage - production + decay + binding (+ matrix).
+        self._balance = {
+            L: {k: fem.form(v * dxl) for k, v in terms.items()}
+            for L, terms in forms.balance.items()
+        }
+        self.last_balance: dict[str, float] = dict.fromkeys(self.balance_columns(), 0.0)
+
+    def _sum(self, form: fem.Form) -> float:
+        from mpi4py import MPI
+
+        return float(self.comm.allreduce(fem.assemble_scalar(form), op=MPI.SUM))
+
+    def balance_columns(self) -> list[str]:
+        """Column names of the balance residuals."""
+        return [f"balance_{L}" for L in self._balance]
+
+    def columns(self) -> list[str]:
+        """All QoI names, in CSV order."""
+        return (
+            list(self._ratios)
+            + ["max_tumor"]
+            + [f"min_{s}" for s in self.state.names]
+            + self.balance_columns()
+        )
+
+    def update_balance(self) -> dict[str, float]:
+        r"""Evaluate each ligand's global balance for the step just solved (before acceptance).
+
+        The residual is :math:`|S - P + \sum_k K_k| / \max(|S|, |P|, |K_k|)` with S the discrete
+        storage rate :math:`\int \partial_t^\Delta L`, P production and K_k the sinks (decay,
+        receptor binding, matrix binding, drug trapping); no-flux boundaries make diffusion
+        integrate to zero. It measures how well the solved step conserves each ligand.
+        """
+        out = {}
+        for L, terms in self._balance.items():
+            vals = {k: self._sum(fm) for k, fm in terms.items()}
+            resid = vals["storage"] - vals["production"]
+            resid += sum(v for k, v in vals.items() if k not in ("storage", "production"))
+            scale = max(abs(v) for v in vals.values())
+            out[f"balance_{L}"] = abs(resid) / scale if scale > 0 else 0.0
+        self.last_balance = out
+        return out
+
+    def ratio(self, key: str) -> float:
+        """One integral QoI (collective)."""
+        num, den = self._ratios[key]
+        n = self._sum(num)
+        if den is None:
+            return n
+        d = self._sum(den)
+        return n / d if d > 0 else 0.0
+
+    def evaluate(self) -> dict[str, float]:
+        """Current values (identical on all ranks)."""
+        out = {k: self.ratio(k) for k in self._ratios}
+        out["max_tumor"] = global_max(self.fields["tumor"])
+        for s in self.state.names:
+            out[f"min_{s}"] = global_min(self.fields[s])
+        out.update(self.last_balance)
+        return out

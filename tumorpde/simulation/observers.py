@@ -1,0 +1,217 @@
+"""Observers: things the time loop notifies (QoI table, field files, exposure, progress log).
+
+An observer has ``on_start(sim)``, ``on_step(sim, info)`` and ``on_finish(sim)``. They are called
+on every rank in the same order; file writes that are not collective happen on rank 0 only.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from tumorpde.output.fields import FieldWriter
+from tumorpde.simulation.stepper import StepInfo
+
+if TYPE_CHECKING:
+    from tumorpde.simulation import Simulation
+
+__all__ = ["Exposure", "FieldOutput", "Observer", "Progress", "QoIRecorder"]
+
+
+def qoi_columns(sim: Simulation) -> list[str]:
+    """CSV columns of a run: step info, the case's QoIs (see :mod:`tumorpde.output.qoi`), solver."""
+    solver = ["newton_iterations", "linear_iterations", "rejected_steps", "error_estimate"]
+    return ["step", "t_h", "dt_h", *sim.qoi_names(), *solver, "wall_s"]
+
+
+class Observer(Protocol):
+    """Protocol of time-loop observers."""
+
+    def on_start(self, sim: Simulation) -> None:
+        """Called once before the first step, with the initial state."""
+
+    def on_step(self, sim: Simulation, info: StepInfo) -> None:
+        """Called after each accepted step."""
+
+    def on_finish(self, sim: Simulation) -> None:
+        """Called once after the last step."""
+
+
+class QoIRecorder:
+    """Keeps the QoI rows in memory (all ranks) and writes ``qoi.csv`` on rank 0 if given a path.
+
+    The CSV is flushed after every row, so a crashed run keeps the rows it had.
+    """
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path is not None else None
+        self.rows: list[dict[str, float]] = []
+        self._file: Any = None
+        self._writer: Any = None
+        self._t0 = time.perf_counter()
+        self.columns: list[str] = []
+
+    def _record(self, sim: Simulation, info: StepInfo | None) -> None:
+        row: dict[str, float] = {
+            "step": info.step if info else 0,
+            "t_h": info.t if info else sim.state.t,
+            "dt_h": info.dt if info else 0.0,
+        }
+        row.update(sim.qoi_values())
+        row["newton_iterations"] = info.newton_iterations if info else 0
+        row["linear_iterations"] = info.linear_iterations if info else 0
+        row["rejected_steps"] = info.rejected if info else 0
+        row["error_estimate"] = info.error if info else float("nan")
+        row["wall_s"] = time.perf_counter() - self._t0
+        self.rows.append(row)
+        if self._writer is not None:
+            self._writer.writerow({k: f"{v:.12g}" for k, v in row.items()})
+            self._file.flush()
+
+    def on_start(self, sim: Simulation) -> None:
+        """Open the CSV (rank 0) and record the initial state."""
+        self._t0 = time.perf_counter()
+        self.columns = qoi_columns(sim)
+        if self.path is not None and sim.comm.rank == 0:
+            self._file = self.path.open("w", newline="")
+            self._writer = csv.DictWriter(self._file, fieldnames=self.columns)
+            self._writer.writeheader()
+        self._record(sim, None)
+
+    def on_step(self, sim: Simulation, info: StepInfo) -> None:
+        """Record one row."""
+        self._record(sim, info)
+
+    def on_finish(self, sim: Simulation) -> None:
+        """Close the CSV."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def table(self) -> dict[str, np.ndarray]:
+        """Columns as arrays."""
+        cols = self.columns or (list(self.rows[0]) if self.rows else [])
+        return {k: np.array([r[k] for r in self.rows]) for k in cols}
+
+
+class FieldOutput:
+    """Writes the selected fields at t = 0 and every output time (collective).
+
+    Args:
+        outdir: The run directory.
+        fmt: ``"xdmf"`` or ``"vtx"`` (:class:`tumorpde.output.fields.FieldWriter`).
+        names: The fields to write (species and derived).
+    """
+
+    def __init__(self, outdir: str | Path, fmt: str, names: list[str]) -> None:
+        self.outdir = Path(outdir)
+        self.fmt = fmt
+        self.names = names
+        self.writer: FieldWriter | None = None
+
+    @property
+    def seconds(self) -> float:
+        """Wall time spent writing."""
+        return self.writer.seconds if self.writer is not None else 0.0
+
+    def on_start(self, sim: Simulation) -> None:
+        """Open the file and write the initial fields."""
+        funcs = [sim.output_function(n) for n in self.names]
+        self.writer = FieldWriter(self.outdir, self.fmt, sim.domain, funcs)
+        sim.update_derived()
+        self.writer.write(0.0)
+
+    def on_step(self, sim: Simulation, info: StepInfo) -> None:
+        """Write at output times."""
+        if info.is_output and self.writer is not None:
+            sim.update_derived()
+            self.writer.write(info.t)
+
+    def on_finish(self, sim: Simulation) -> None:
+        """Close the file."""
+        if self.writer is not None:
+            self.writer.close()
+
+    def files(self) -> list[str]:
+        """Names of the files written."""
+        return ["fields.bp"] if self.fmt == "vtx" else ["fields.xdmf", "fields.h5"]
+
+
+class Exposure:
+    """Accumulates time integrals (AUC) of integral QoIs over the accepted steps (trapezoid).
+
+    The model's components name what to integrate (:meth:`tumorpde.model.Model.exposures`,
+    e.g. tissue drug levels by region). ``values()`` gives the integrals up to the last step.
+
+    Args:
+        columns: Column name -> name of the integral QoI.
+    """
+
+    def __init__(self, columns: dict[str, str]) -> None:
+        self.columns = columns
+        self.auc = dict.fromkeys(columns, 0.0)
+        self._last: tuple[float, dict[str, float]] | None = None
+
+    def _add(self, sim: Simulation) -> None:
+        now = {k: sim.qois.ratio(q) for k, q in self.columns.items()}
+        t = sim.state.t
+        if self._last is not None and t > self._last[0]:
+            t0, before = self._last
+            for k in self.columns:
+                self.auc[k] += 0.5 * (before[k] + now[k]) * (t - t0)
+        self._last = (t, now)
+
+    def on_start(self, sim: Simulation) -> None:
+        """Record the initial levels."""
+        if self.columns:
+            self._add(sim)
+
+    def on_step(self, sim: Simulation, info: StepInfo) -> None:
+        """Add the step's trapezoid (collective)."""
+        if self.columns:
+            self._add(sim)
+
+    def on_finish(self, sim: Simulation) -> None:
+        """Nothing to do."""
+
+    def values(self) -> dict[str, float]:
+        """Integrals so far."""
+        return dict(self.auc)
+
+
+class Progress:
+    """Prints one line per step on rank 0 (step, t, dt, Newton/linear iterations, burden)."""
+
+    def __init__(self, stream: Any = None, every: int = 1) -> None:
+        self.stream = stream or sys.stdout
+        self.every = max(1, every)
+
+    def on_start(self, sim: Simulation) -> None:
+        """Print the problem size."""
+        if sim.comm.rank == 0:
+            print(
+                f"tumorpde: case '{sim.config.name}': {sim.domain.num_cells_global()} cells, "
+                f"{sim.state.num_dofs_global()} unknowns, {sim.comm.size} MPI rank(s)",
+                file=self.stream,
+                flush=True,
+            )
+
+    def on_step(self, sim: Simulation, info: StepInfo) -> None:
+        """Print a progress line."""
+        if sim.comm.rank == 0 and (info.step % self.every == 0 or info.is_last):
+            extra = f" ({info.rejected} rejected)" if info.rejected else ""
+            print(
+                f"  step {info.step:4d}  t = {info.t:9.3f} h ({info.t / 24:7.3f} d)  "
+                f"dt = {info.dt:8.4f} h  newton {info.newton_iterations:2d}  "
+                f"linear {info.linear_iterations:4d}{extra}",
+                file=self.stream,
+                flush=True,
+            )
+
+    def on_finish(self, sim: Simulation) -> None:
+        """Nothing to do (the CLI prints the summary)."""

@@ -1,0 +1,246 @@
+"""Time stepper: a generator of accepted steps with exact stop times, retries and step control.
+
+Also the local-error estimator that drives the adaptive control (:class:`ErrorEstimator`).
+
+Each step solves the coupled system once. A step whose Newton solve fails is rejected: the fields
+are restored, dt is halved and the step is retried (at most ``max_retries`` times in a row).
+Without error control, dt grows back by 2x per step up to the nominal value after a failure.
+With error control (``error``), a step whose local-error estimate exceeds the tolerance is
+rejected too, and every next step size follows the standard controller
+``dt * 0.9 * err**(-1/(p+1))`` (Hairer, Norsett & Wanner, *Solving ODEs I*, II.4). Requested
+times (outputs, dose times, t_end) are hit exactly by shortening the step that would cross them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from tumorpde.fem.state import State
+
+__all__ = ["ErrorEstimator", "SolveResult", "StepFailedError", "StepInfo", "output_times", "steps"]
+
+
+class SolveResult(Protocol):
+    """What ``solve`` returns (:class:`tumorpde.fem.solver.NewtonResult` or a test fake)."""
+
+    converged: bool
+    reason_name: str
+    newton_iterations: int
+    linear_iterations: int
+
+
+class StepFailedError(RuntimeError):
+    """The nonlinear solve kept failing after the allowed dt reductions."""
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """One accepted step (identical on all ranks)."""
+
+    step: int
+    t: float
+    dt: float
+    newton_iterations: int
+    linear_iterations: int
+    rejected: int
+    is_output: bool
+    is_last: bool
+    error: float = float("nan")
+    rejected_error: int = 0
+
+
+def output_times(t_end: float, every: float | None) -> list[float]:
+    """Output times in (0, t_end], always including t_end."""
+    times: list[float] = []
+    if every is not None:
+        n = 1
+        while n * every < t_end * (1 - 1e-12):
+            times.append(n * every)
+            n += 1
+    times.append(t_end)
+    return times
+
+
+def steps(
+    solve: Callable[[], SolveResult],
+    set_dt: Callable[[float], None],
+    accept: Callable[[float], None],
+    restore: Callable[[], None],
+    *,
+    t_end: float,
+    dt: float,
+    stops: Sequence[float],
+    max_retries: int = 8,
+    t0: float = 0.0,
+    breakpoints: Sequence[float] = (),
+    error: Callable[[float], float | None] | None = None,
+    order: int = 1,
+    dt_min: float = 0.0,
+    dt_max: float | None = None,
+) -> Iterator[StepInfo]:
+    """Advance from ``t0`` to ``t_end``, yielding each accepted step.
+
+    Args:
+        solve: Solves the step for the dt last passed to ``set_dt``.
+        set_dt: Sets the step size used by ``solve``.
+        accept: Called with the new time after a successful (and accurate enough) solve.
+        restore: Called after a rejected solve to reset the unknowns.
+        t_end: Final time.
+        dt: Nominal (fixed-step) or initial (adaptive) step.
+        stops: Output times to hit exactly (``is_output`` marks them).
+        max_retries: Consecutive Newton-failure halvings allowed before giving up.
+        t0: Start time.
+        breakpoints: Further times to hit exactly (e.g. dose times), not marked as outputs.
+        error: Adaptive control: returns the local error estimate of the solved step, scaled so
+            that 1 is the tolerance, or None when it cannot be estimated yet. Steps with an
+            estimate above 1 are rejected and retried with a smaller dt; the next dt follows
+            ``0.9 * err**(-1/(order+1))``, limited to [0.2, 5] times the last step.
+        order: Order of the time scheme (for the step-size controller).
+        dt_min: Smallest step the controller may choose (error rejections stop there).
+        dt_max: Largest step (default: ``dt`` without control, unbounded with it).
+
+    Yields:
+        Information about each accepted step.
+
+    Raises:
+        StepFailedError: If a step's Newton solve fails ``max_retries + 1`` times in a row.
+    """
+    t, step, h = t0, 0, dt
+    outputs = [s for s in sorted(stops) if s > t0 * (1 + 1e-14)]
+    if not outputs or outputs[-1] < t_end:
+        outputs.append(t_end)
+    out_set = set(outputs)
+    pending = sorted(set(outputs) | {b for b in breakpoints if t0 < b < t_end})
+    pending = [s for s in pending if s > t0 * (1 + 1e-14)]
+    eps = 1e-10 * dt
+    cap = dt_max if dt_max is not None else (math.inf if error is not None else dt)
+    while t < t_end - eps:
+        target = pending[0]
+        h_try = min(h, target - t)
+        if target - (t + h_try) < eps or target - (t + h_try) < 0.01 * h_try:
+            h_try = target - t  # avoid a sliver step just before a stop
+        rejected = rejected_error = 0
+        err: float | None = None
+        while True:
+            set_dt(h_try)
+            res = solve()
+            if not res.converged:
+                restore()
+                rejected += 1
+                if rejected > max_retries:
+                    raise StepFailedError(
+                        f"Newton failed at t={t:g} h ({res.reason_name}) after {max_retries} dt "
+                        f"halvings (last dt={h_try:g} h); loosen tolerances or reduce time.dt"
+                    )
+                h_try *= 0.5
+                continue
+            err = error(h_try) if error is not None else None
+            if err is not None and err > 1.0 and h_try > dt_min * (1 + 1e-12):
+                restore()
+                rejected_error += 1
+                h_try = max(dt_min, h_try * max(0.2, 0.9 * err ** (-1.0 / (order + 1))))
+                continue
+            break
+        hit = abs((t + h_try) - target) <= eps
+        t = target if hit else t + h_try
+        if hit:
+            pending.pop(0)
+        accept(t)
+        step += 1
+        if error is not None:
+            grow = (
+                2.0
+                if err is None
+                else min(5.0, max(0.2, 0.9 * max(err, 1e-10) ** (-1.0 / (order + 1))))
+            )
+            if rejected:
+                grow = min(grow, 2.0)
+            h = min(cap, max(dt_min, h_try * grow))
+        else:
+            h = min(dt, 2 * h_try) if rejected else h
+        yield StepInfo(
+            step=step,
+            t=t,
+            dt=h_try,
+            newton_iterations=res.newton_iterations,
+            linear_iterations=res.linear_iterations,
+            rejected=rejected + rejected_error,
+            is_output=hit and target in out_set,
+            is_last=t >= t_end - eps,
+            error=float("nan") if err is None else float(err),
+            rejected_error=rejected_error,
+        )
+
+
+class ErrorEstimator:
+    """Local error of the step just solved, scaled so that 1 is the tolerance.
+
+    Milne's device: the difference between the solution and the polynomial predictor through
+    the last accepted values (linear for backward Euler, quadratic for BDF2), times the
+    error-constant ratio (1/2 for BE, 2/11 for BDF2 at constant steps), measured per species in
+    the lumped L2 norm relative to ``tolerance * ||w|| + 1e-3 * tolerance * scale``;
+    quasi-steady species are excluded.
+
+    Args:
+        state: The run's state (fields and their history, species kinds).
+        mass: Lumped mass of the owned nodes (the vertex-quadrature weights).
+        comm: The mesh communicator (sums over ranks).
+        scheme: ``"be"`` or ``"bdf2"``.
+        tolerance: Relative tolerance of the step control.
+    """
+
+    def __init__(
+        self, state: State, mass: np.ndarray, comm: Any, scheme: str, tolerance: float
+    ) -> None:
+        from mpi4py import MPI
+
+        self.state, self.mass, self.comm = state, mass, comm
+        self.scheme, self.tolerance = scheme, tolerance
+        self.volume = float(comm.allreduce(mass.sum(), op=MPI.SUM))
+
+    def __call__(self, h: float) -> float | None:
+        """The scaled error of a step of size ``h`` (None while there is too little history)."""
+        from mpi4py import MPI
+
+        st = self.state
+        hist = st.dt_history
+        if not hist:
+            return None
+        n = st.V.dofmap.index_map.size_local
+        m = self.mass
+        bdf2 = self.scheme == "bdf2" and len(hist) >= 2
+        local = []
+        for sp in st.species:
+            if sp.kind == "algebraic":
+                continue
+            w = st.fields[sp.name].x.array[:n]
+            w0 = st.previous[sp.name].x.array[:n]
+            w1 = st.older[sp.name].x.array[:n]
+            if bdf2:
+                h1, h2 = hist[0], hist[1]
+                w2 = st.oldest[sp.name].x.array[:n]
+                # quadratic extrapolation through (t_n, w0), (t_n - h1, w1), (t_n - h1 - h2, w2)
+                d1 = (w0 - w1) / h1
+                d2 = ((w1 - w2) / h2 - d1) / (h1 + h2)  # = -(divided difference of order 2)
+                pred = w0 + h * d1 - h * (h + h1) * d2
+                c = 2.0 / 11.0
+            else:
+                h1 = hist[0]
+                pred = w0 + h * (w0 - w1) / h1
+                c = h / (h + h1)
+            e = c * (w - pred)
+            local += [float(m @ (e * e)), float(m @ (w * w)), float(m @ (w0 * w0))]
+        tot = np.array(self.comm.allreduce(np.array(local), op=MPI.SUM)).reshape(-1, 3)
+        tol = self.tolerance
+        err = 0.0
+        for ee, ww, w0w0 in tot:
+            scale = max(np.sqrt(ww), np.sqrt(w0w0))
+            denom = tol * scale + 1e-3 * tol * np.sqrt(self.volume) * 1e-3
+            err = max(err, np.sqrt(ee) / denom)
+        return float(err)
