@@ -14,21 +14,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 # isort: off
 import tumorpde.fem.backend  # noqa: F401  (the wheel's MPI library before mpi4py/dolfinx)
 from mpi4py import MPI
 
 # isort: on
+from tumorpde.cli._mpi import install_abort_hook
 from tumorpde.studies import verification as verify
-
-
-def _abort(exc_type: Any, exc: Any, tb: Any) -> None:
-    sys.__excepthook__(exc_type, exc, tb)
-    sys.stderr.flush()
-    if MPI.COMM_WORLD.size > 1:
-        MPI.COMM_WORLD.Abort(1)
 
 
 def plot(rows: list[verify.Row], out: Path) -> list[Path]:
@@ -83,7 +76,7 @@ def plot(rows: list[verify.Row], out: Path) -> list[Path]:
 
 
 def main() -> int:
-    sys.excepthook = _abort
+    install_abort_hook()
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/verification"))
     p.add_argument("--case", nargs="+", help=f"subset of: {', '.join(verify.CASES)}")

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
+from tumorpde.cli._mpi import install_abort_hook
 from tumorpde.studies.bench import PROBLEMS, SIZES
 
 __all__ = ["register"]
@@ -27,22 +27,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         0 (a benchmark that cannot run, such as an organ mesh that cannot be built, is recorded
         as skipped).
     """
-    # isort: off
-    import tumorpde.fem.backend  # noqa: F401  (the wheel's MPI library before mpi4py)
-    from mpi4py import MPI
-
-    # isort: on
     from tumorpde.studies.bench import run_all
 
-    comm = MPI.COMM_WORLD
-
-    def hook(exc_type: Any, exc: Any, tb: Any) -> None:
-        sys.__excepthook__(exc_type, exc, tb)
-        sys.stderr.flush()
-        if comm.size > 1:
-            comm.Abort(1)
-
-    sys.excepthook = hook
+    comm = install_abort_hook()
     problems = args.problem or list(PROBLEMS)
     records = run_all(comm, args.size, problems, args.json, args.case, args.mesh_cache)
     if comm.rank == 0:

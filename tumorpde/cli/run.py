@@ -15,14 +15,14 @@ from typing import Any
 from tumorpde._version import __version__
 from tumorpde.cli import _mpi
 from tumorpde.config import load_config, mesh_region_names
+from tumorpde.model import build_model
 
 __all__ = ["register"]
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from tumorpde.model import build_model
-
     cfg = load_config(args.case, _mpi.overrides(args.set))
+    model = build_model(cfg, source=str(args.case))
     regions = mesh_region_names(cfg.mesh)
     print(f"{args.case}: valid case '{cfg.name}'")
     print(f"  mesh regions: {', '.join(regions)}")
@@ -41,7 +41,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             f"  pathway {p}: {lig}{pw.receptor.receptors_per_cell:g} receptors/cell = "
             f"{cfg.receptor_total_nM(p):.6g} nM at carrying capacity"
         )
-    names = [s.name for s in build_model(cfg).species]
+    names = model.names
     print(f"  species ({len(names)}): {', '.join(names)}")
     for region, values in cfg.regions.items():
         print(
@@ -65,8 +65,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     cfg = load_config(args.case, _mpi.overrides(args.set))
     text = Path(args.case).read_text()
     outdir = args.output or Path("runs") / cfg.name
+    model = build_model(cfg, source=str(args.case))  # checks output.fields before any compute
     try:
-        with Simulation(cfg, comm) as sim:
+        with Simulation(cfg, comm, model=model) as sim:
             res = sim.run(outdir, overwrite=args.overwrite, case_text=text)
     except (SolverOptionsError, OutputDirError) as exc:
         _mpi.say(comm, f"error: {exc}", err=True)

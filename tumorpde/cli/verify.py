@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tumorpde.cli._mpi import install_abort_hook
+
 __all__ = ["register"]
 
 
@@ -21,21 +23,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     Returns:
         0 if every row passed, 1 if any failed, 2 for an unknown case name.
     """
-    # isort: off
     from tumorpde.studies import verification  # loads tumorpde.fem.backend before mpi4py
-    from mpi4py import MPI
 
-    # isort: on
-
-    comm = MPI.COMM_WORLD
-
-    def hook(exc_type: Any, exc: Any, tb: Any) -> None:
-        sys.__excepthook__(exc_type, exc, tb)
-        sys.stderr.flush()
-        if comm.size > 1:
-            comm.Abort(1)
-
-    sys.excepthook = hook
+    comm = install_abort_hook()
     cases = verification.CASES
     names = args.case or None
     if names:

@@ -194,12 +194,15 @@ class Model:
         }
 
 
-def build_model(cfg: CaseConfig, extra: Sequence[Component] = ()) -> Model:
+def build_model(
+    cfg: CaseConfig, extra: Sequence[Component] = (), *, source: str | None = None
+) -> Model:
     """Compile a validated case into its components.
 
     Args:
         cfg: The case (internal units).
         extra: User components appended after the built-in ones (see ``docs/components.md``).
+        source: The case file, named in errors (default: the case name).
 
     Returns:
         The model.
@@ -225,11 +228,11 @@ def build_model(cfg: CaseConfig, extra: Sequence[Component] = ()) -> Model:
     if clash:
         raise ValueError(f"species {clash} are declared by more than one component")
     model = Model(cfg.name, components)
-    _check_output_fields(cfg, model)
+    _check_output_fields(cfg, model, source or cfg.name)
     return model
 
 
-def _check_output_fields(cfg: CaseConfig, model: Model) -> None:
+def _check_output_fields(cfg: CaseConfig, model: Model, source: str) -> None:
     if cfg.output.fields is None:
         return
     from tumorpde.config import ConfigError
@@ -238,6 +241,6 @@ def _check_output_fields(cfg: CaseConfig, model: Model) -> None:
     unknown = [f for f in cfg.output.fields if f not in known]
     if unknown:
         raise ConfigError(
-            cfg.name,
+            source,
             [("output.fields", f"unknown field(s) {unknown}; this case has: {', '.join(known)}")],
         )

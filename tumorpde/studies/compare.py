@@ -119,11 +119,8 @@ def run_comparison(
     control = None
     for arm, drugs in arms.items():
         t0 = time.perf_counter()
-        sim = Simulation(arm_config(cfg, drugs, arm), comm)
-        try:
+        with Simulation(arm_config(cfg, drugs, arm), comm) as sim:
             res = sim.run(out / arm, overwrite=overwrite, case_text=case_text, progress=progress)
-        finally:
-            sim.solver.destroy()
         tables[arm] = res.qoi
         if not drugs and control is None:
             control = float(res.qoi["tumor_burden_mm3"][-1])

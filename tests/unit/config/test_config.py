@@ -59,13 +59,6 @@ def test_unknown_key_in_tagged_union():
         ("receptor", {"k_on": "fast"}, "receptor.k_on", "cannot parse"),
         ("tumor", {"proliferation_rate": [1]}, "tumor.proliferation_rate", "expected a rate"),
         ("output", {"format": "vtk"}, "output.format", "'xdmf' or 'vtx'"),
-        pytest.param(
-            "output",
-            {"fields": ["tumour"]},
-            "output.fields",
-            "unknown field(s) ['tumour']",
-            marks=pytest.mark.skip(reason="output.fields check moves to build_model"),
-        ),
         ("receptor", {"initial_occupancy": 1.5}, "receptor.initial_occupancy", "less than or"),
     ],
 )
