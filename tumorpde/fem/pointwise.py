@@ -15,7 +15,7 @@ Here cell-wise coefficients are replaced by their lumped nodal averages (exact f
 linear in each of them), so each integrand is evaluated once per node: all integrands g_i (and
 all non-zero partial derivatives) form one vector-valued :class:`dolfinx.fem.Expression`
 evaluated on a set of cells covering the owned nodes, times the lumped mass. The result equals
-the vertex-quadrature assembly to round-off (``tests/test_pointwise.py``).
+the vertex-quadrature assembly to round-off (``tests/unit/fem/test_pointwise.py``).
 """
 
 from __future__ import annotations
