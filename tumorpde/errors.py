@@ -121,6 +121,19 @@ def _given(value: Any) -> Any:
     return value
 
 
+def _quotes(msg: str, value: Any) -> bool:
+    """Whether ``msg`` already shows the offending ``value`` (or ``value`` is a whole table).
+
+    Either way no ``(got ...)`` is added.
+    """
+    if isinstance(value, Mapping):
+        return True  # a model-level check: a whole table is no help, its message says what
+    if isinstance(value, list | tuple):
+        return False
+    text = repr(value)
+    return text in msg or str(value) in msg or (len(text) > 40 and text[:30] in msg)
+
+
 def validation_problems(
     exc: ValidationError,
     root: type[BaseModel],
@@ -149,37 +162,58 @@ def validation_problems(
     """
     problems = []
     for err in exc.errors(include_url=False):
-        loc = tuple(err["loc"])
         etype = err["type"]
         msg = err["msg"].removeprefix("Value error, ")
-        here, tags = _walk(root, loc)
-        m = _FIELD_PREFIX.match(msg) if etype == "value_error" else None
-        owner = _model(here)
-        if m and owner is not None and m.group(1).split(".")[0] in owner.model_fields:
-            # a model-level check that names its field: report it there
-            extra = tuple(m.group(1).split("."))
-            loc, tags = loc + extra, tags + [False] * len(extra)
-            detail = (m.group(2) or "").strip(" ()")
-            msg = (f"{detail}: " if detail else "") + m.group(3)
-        path = ".".join(str(p) for p, tag in zip(loc, tags, strict=True) if not (hide_tags and tag))
-        path = path or "(top level)"
-        if etype == "extra_forbidden":
-            parent = _model(_walk(root, loc[:-1])[0])
-            msg = "unknown key" + (
-                f"; allowed keys here: {', '.join(parent.model_fields)}" if parent else ""
-            )
-        elif etype == "missing":
-            msg = "required field is missing"
-        elif etype == "union_tag_not_found":
-            tag = str((err.get("ctx") or {}).get("discriminator", "")).strip("'")
-            values = [v for mdl in _models(here) for v in _tag_values(mdl, tag)]
-            msg = f"missing '{tag}'" + (f" ({_or(values)})" if values else "")
-        elif (
-            "input" in err
-            and err["loc"]
-            and etype not in ("model_type", "dict_type")
-            and (input_types is None or etype in input_types)
-        ):
-            msg = f"{msg} (got {_given(err['input'])!r})"
-        problems.append((path, msg))
+        lines = msg.split("\n")
+        if etype == "value_error" and len(lines) > 1 and all(map(_FIELD_PREFIX.match, lines)):
+            # a model-level check that found several problems: one "field: message" per line
+            for line in lines:
+                problems.append(_problem(root, err, line, hide_tags, input_types))
+        else:
+            problems.append(_problem(root, err, msg, hide_tags, input_types))
     return problems
+
+
+def _problem(
+    root: type[BaseModel],
+    err: Any,
+    msg: str,
+    hide_tags: bool,
+    input_types: Collection[str] | None,
+) -> tuple[str, str]:
+    """One ``(field path, message)`` pair of a pydantic error (see :func:`validation_problems`)."""
+    loc = tuple(err["loc"])
+    etype = err["type"]
+    here, tags = _walk(root, loc)
+    m = _FIELD_PREFIX.match(msg) if etype == "value_error" else None
+    owner = _model(here)
+    quoted = etype == "value_error" and "input" in err and _quotes(msg, err["input"])
+    if m and owner is not None and m.group(1).split(".")[0] in owner.model_fields:
+        quoted = True  # a model-level check: its message quotes what matters
+        # a model-level check that names its field: report it there
+        extra = tuple(m.group(1).split("."))
+        loc, tags = loc + extra, tags + [False] * len(extra)
+        detail = (m.group(2) or "").strip(" ()")
+        msg = (f"{detail}: " if detail else "") + m.group(3)
+    path = ".".join(str(p) for p, tag in zip(loc, tags, strict=True) if not (hide_tags and tag))
+    path = path or "(top level)"
+    if etype == "extra_forbidden":
+        parent = _model(_walk(root, loc[:-1])[0])
+        msg = "unknown key" + (
+            f"; allowed keys here: {', '.join(parent.model_fields)}" if parent else ""
+        )
+    elif etype == "missing":
+        msg = "required field is missing"
+    elif etype == "union_tag_not_found":
+        tag = str((err.get("ctx") or {}).get("discriminator", "")).strip("'")
+        values = [v for mdl in _models(here) for v in _tag_values(mdl, tag)]
+        msg = f"missing '{tag}'" + (f" ({_or(values)})" if values else "")
+    elif (
+        "input" in err
+        and err["loc"]
+        and etype not in ("model_type", "dict_type")
+        and (input_types is None or etype in input_types)
+        and not quoted
+    ):
+        msg = f"{msg} (got {_given(err['input'])!r})"
+    return path, msg

@@ -6,12 +6,18 @@ concentration they would have if the tissue were at carrying capacity (nM), see
 :func:`receptors_per_cell_to_nM`.
 
 A case-file value is either a plain number, taken to be in internal units already, or a string
-``"<number> <unit>"`` understood by pint (e.g. ``"1e-7 cm^2/s"``, ``"0.2 1/day"``,
-``"1e7 1/M/s"``). Only this module imports pint, and only when a string needs parsing.
+``"<number> <unit>"`` (e.g. ``"1e-7 cm^2/s"``, ``"0.2 1/day"``, ``"1e7 1/M/s"``). The unit
+is checked against a small grammar first (unit names, ``*``, ``/``, ``^``/``**`` with small
+integer exponents, parentheses; :func:`check_unit_expression`), so pint, which evaluates
+arithmetic, only ever sees a plain unit expression; pint then does the conversion. Every result
+is finite (``inf``, ``nan`` and overflows such as ``"1e400 mm"`` are rejected). Only this module
+imports pint, and only when a string needs parsing.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Mapping
 from functools import cache
 from typing import Any
@@ -58,21 +64,185 @@ def _registry() -> Any:
     return ureg
 
 
-def to_internal(value: Any, kind: str) -> float:
+#: Longest accepted quantity string (a unit expression is a few names; anything longer is not).
+MAX_QUANTITY_CHARS = 200
+#: Largest accepted integer exponent in a unit expression (``mm^2``, ``1/(M*s)``, ``m^-3``).
+MAX_EXPONENT = 4
+#: Deepest accepted parenthesis nesting in a unit expression.
+MAX_NESTING = 3
+
+_NUMBER = re.compile(r"\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)(?![\w.])\s*(.*)$", re.S)
+_TOKEN = re.compile(r"\s*(\*\*|\^|\*|/|\(|\)|[+-]?\d+|[^\W\d]\w*)")
+
+
+class _UnitSyntax(ValueError):
+    """A unit expression outside the accepted grammar (see :func:`check_unit_expression`)."""
+
+
+def check_unit_expression(expr: str) -> None:
+    """Check that ``expr`` is a plain unit expression, without evaluating anything.
+
+    Accepted: unit names (``mm``, ``cells``, ``ug``) and the literal ``1``, joined by ``*``,
+    ``/`` or a space, each optionally raised to a small integer power with ``^`` or ``**``
+    (``|n| <=`` :data:`MAX_EXPONENT`, optionally signed and in parentheses), with parentheses
+    nested at most :data:`MAX_NESTING` deep: ``"mm^2/day"``, ``"1/(M*s)"``, ``"mm^2/h/nM"``,
+    ``"ug*h/mL"``, ``"m**-3"``. Numbers other than exponents and the leading ``1`` of
+    ``"1/day"`` are rejected, so pint never evaluates arithmetic (``"9**9**9 mm"``).
+
+    Args:
+        expr: The unit part of a quantity string.
+
+    Raises:
+        ValueError: Naming what is not allowed.
+    """
+    tokens: list[str] = []
+    pos = 0
+    text = expr.rstrip()
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if m is None:
+            raise _UnitSyntax(f"unexpected character {text[pos:].strip()[:1]!r} in the unit")
+        tokens.append(m.group(1))
+        pos = m.end()
+    if not tokens:
+        raise _UnitSyntax("missing unit")
+    i = 0
+
+    def peek() -> str | None:
+        return tokens[i] if i < len(tokens) else None
+
+    def take() -> str:
+        nonlocal i
+        i += 1
+        return tokens[i - 1]
+
+    def atom_start(t: str | None) -> bool:
+        return t is not None and (t == "(" or t == "1" or t[0].isalpha() or t[0] == "_")
+
+    def exponent() -> None:
+        paren = peek() == "("
+        if paren:
+            take()
+        t = peek()
+        if t is None or not t.lstrip("+-").isdigit():
+            raise _UnitSyntax("an exponent must be an integer in the unit")
+        take()
+        if abs(int(t)) > MAX_EXPONENT:
+            raise _UnitSyntax(
+                f"exponent {t} in the unit is out of range (|n| <= {MAX_EXPONENT})"
+            )
+        if paren and take_if(")") is False:
+            raise _UnitSyntax("unbalanced parentheses in the unit")
+
+    def take_if(t: str) -> bool:
+        if peek() == t:
+            take()
+            return True
+        return False
+
+    def term(depth: int) -> None:
+        t = peek()
+        if t == "(":
+            if depth >= MAX_NESTING:
+                raise _UnitSyntax("parentheses nested too deep in the unit")
+            take()
+            product(depth + 1)
+            if not take_if(")"):
+                raise _UnitSyntax("unbalanced parentheses in the unit")
+        elif t == "1" or (t is not None and (t[0].isalpha() or t[0] == "_")):
+            take()
+        elif t is not None and t.lstrip("+-").isdigit():
+            raise _UnitSyntax(
+                f"unexpected number {t} in the unit (only exponents and a leading 1 as in "
+                "'1/day' are numbers)"
+            )
+        else:
+            raise _UnitSyntax("expected a unit name" + (f", got {t!r}" if t else ""))
+        if peek() in ("^", "**"):
+            take()
+            exponent()
+            if peek() in ("^", "**"):
+                raise _UnitSyntax("repeated exponent in the unit")
+
+    def product(depth: int) -> None:
+        term(depth)
+        while True:
+            t = peek()
+            if t in ("*", "/"):
+                take()
+                term(depth)
+            elif atom_start(t):
+                term(depth)  # "mg m^-2": a space multiplies, as in pint
+            else:
+                return
+
+    product(0)
+    if i != len(tokens):
+        raise _UnitSyntax(f"unexpected {tokens[i]!r} in the unit")
+
+
+def split_quantity(text: str) -> tuple[float, str]:
+    """Split ``"<number> <unit expression>"`` into a finite number and a checked unit.
+
+    Args:
+        text: E.g. ``"6e-7 cm^2/s"``.
+
+    Returns:
+        The magnitude and the unit expression (checked by :func:`check_unit_expression`).
+
+    Raises:
+        ValueError: If the number is missing or not finite, or the unit is not a plain unit
+            expression.
+    """
+    if len(text) > MAX_QUANTITY_CHARS:
+        raise ValueError(f"quantity string too long ({len(text)} > {MAX_QUANTITY_CHARS} chars)")
+    m = _NUMBER.match(text)
+    if m is None:
+        head = text.strip().split(" ", 1)[0]
+        try:
+            if not math.isfinite(float(head)):
+                raise ValueError(f"the number must be finite (got {head})")
+        except ValueError as exc:
+            if "finite" in str(exc):
+                raise
+        raise ValueError(f"expected '<number> <unit>' like '1.5 mm^2/day' (got {text!r})")
+    magnitude = float(m.group(1))
+    if not math.isfinite(magnitude):
+        raise ValueError(f"the number {m.group(1)} is out of range (not finite)")
+    check_unit_expression(m.group(2))
+    return magnitude, m.group(2).strip()
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:30] + f"... ({len(text)} chars)"
+
+
+def _finite(x: float, value: Any, target: str) -> float:
+    if not math.isfinite(x):
+        raise ValueError(f"{_short(value)} is not finite in {target} (got {x}); give a number")
+    return x
+
+
+def to_internal(value: Any, kind: str, *, times: str | None = None) -> float:
     """Convert a case-file value to the internal unit of ``kind``.
 
     Args:
-        value: A number (already in internal units), a string ``"<number> <unit>"``, or a
+        value: A number (already in internal units), a string ``"<number> <unit>"`` (the unit
+            a plain expression of unit names, see :func:`check_unit_expression`), or a
             parameter-library table ``{value, unit, source, confidence}`` (only ``value`` and
             ``unit`` are used here).
         kind: A key of :data:`INTERNAL_UNITS`.
+        times: A unit expression the quantity is multiplied by before conversion (``"kg"``
+            turns a dose in mg/kg into mg for 1 kg, ``"1/h"`` an AUC into a concentration).
 
     Returns:
-        The magnitude in the internal unit.
+        The magnitude in the internal unit; always finite.
 
     Raises:
-        ValueError: If the string cannot be parsed or has the wrong dimensions; the message names
-            the expected unit so pydantic can report it against the field path.
+        ValueError: If the value is not finite, the string cannot be parsed or has the wrong
+            dimensions; the message names the expected unit so pydantic can report it against
+            the field path.
     """
     target = INTERNAL_UNITS[kind]
     if isinstance(value, Mapping):
@@ -80,34 +250,66 @@ def to_internal(value: Any, kind: str) -> float:
         if "value" not in value:
             raise ValueError(f"a {kind} table needs a 'value' key (got keys {sorted(value)})")
         unit = value.get("unit")
-        value = value["value"] if unit in (None, "", "1") else f"{value['value']} {unit}"
+        number = value["value"]
+        if isinstance(number, bool) or not isinstance(number, int | float):
+            raise ValueError(f"'value' of a {kind} table must be a number (got {number!r})")
+        if unit in (None, "", "1") and times is None:
+            value = number
+        else:
+            if not isinstance(unit, str):
+                raise ValueError(f"'unit' of a {kind} table must be a string (got {unit!r})")
+            try:
+                number = float(number)
+            except OverflowError:
+                raise ValueError(f"{_short(number)} is out of range (not finite)") from None
+            value = f"{_finite(number, number, 'the table')!r} {unit or '1'}"
     if isinstance(value, bool):
         raise ValueError(f"expected a {kind} (number in {target} or a string with units)")
+    if isinstance(value, int | float) and times is None:
+        try:
+            return _finite(float(value), value, target)
+        except OverflowError:
+            raise ValueError(f"{_short(value)} is out of range (not finite)") from None
     if isinstance(value, int | float):
-        return float(value)
+        value = f"{value!r} 1"
     if not isinstance(value, str):
         raise ValueError(f"expected a {kind}: a number in {target} or a string like '1 {target}'")
+    if times is None and len(value) <= MAX_QUANTITY_CHARS:
+        try:
+            number = float(value)  # a bare number given as a string
+        except ValueError:
+            pass
+        else:
+            return _finite(number, value, target)
     try:
-        return float(value)  # a bare number given as a string
-    except ValueError:
-        pass
+        magnitude, unit_expr = split_quantity(value)
+        if times is not None:
+            check_unit_expression(times)
+    except ValueError as exc:
+        raise ValueError(f"cannot parse {_short(value)} as a {kind}: {exc}") from None
     import pint
 
     ureg = _registry()
     try:
-        q = ureg.Quantity(value.strip())
+        u = ureg.parse_expression(unit_expr)
+        if times is not None:
+            u = u * ureg.parse_expression(times)
     except (pint.errors.UndefinedUnitError, pint.errors.DefinitionSyntaxError) as exc:
-        raise ValueError(f"cannot parse {value!r} as a {kind}: {exc}") from None
+        raise ValueError(f"cannot parse {_short(value)} as a {kind}: {exc}") from None
     except Exception as exc:  # pint raises assorted tokenizer errors on garbage input
-        raise ValueError(f"cannot parse {value!r} as a {kind} ({type(exc).__name__})") from None
-    if isinstance(q, int | float):
-        raise ValueError(f"cannot parse {value!r} as a {kind}")
+        what = type(exc).__name__
+        raise ValueError(f"cannot parse {_short(value)} as a {kind} ({what})") from None
+    if not isinstance(u, ureg.Quantity):
+        u = ureg.Quantity(float(u), "dimensionless")
     try:
-        return float(q.to(target).magnitude)
+        x = float((magnitude * u).to(target).magnitude)
     except pint.errors.DimensionalityError:
         raise ValueError(
-            f"{value!r} has units of {q.dimensionality}, expected a {kind} convertible to {target}"
+            f"{value!r} has units of {u.dimensionality}, expected a {kind} convertible to {target}"
         ) from None
+    except OverflowError:
+        x = math.inf
+    return _finite(x, value, target)
 
 
 def receptors_per_cell_to_nM(receptors_per_cell: float, cells_per_mm3: float) -> float:

@@ -92,7 +92,7 @@ def test_partition_invariance_in_this_run(rows, comm):
 
 
 def test_build_forms_without_forcing_is_unchanged(comm):
-    cfg = config_from_dict(box_case(mesh={"kind": "box", "size": [1.0] * 3, "cells": [2] * 3}))
+    cfg = config_from_dict(box_case(mesh={"kind": "box", "size": [4.0] * 3, "cells": [2] * 3}))
     model = build_model(cfg)
     state = create_state(model, load_domain(cfg.mesh, comm))
     plain = build_forms(model, state, 0.5)

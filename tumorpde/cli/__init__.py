@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     Returns:
         The ``tumorpde`` parser; each command sets ``func`` (namespace -> exit code).
     """
-    from tumorpde.cli import bench, compare, drug, mesh, params, run, verify
+    from tumorpde.cli import bench, compare, drug, mesh, params, rerun, run, schema, verify
 
     p = argparse.ArgumentParser(
         prog="tumorpde",
@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"tumorpde {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    for mod in (run, verify, bench, mesh, drug, params, compare):  # run registers validate, info
+    for mod in (run, verify, bench, mesh, drug, params, compare, schema, rerun):  # +validate, info
         mod.register(sub)
     return p
 
@@ -53,6 +53,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
+    except BrokenPipeError:
+        # the reader of stdout went away (``tumorpde validate case.toml | head -1``): stop
+        # quietly, as a command killed by SIGPIPE would (exit 141)
+        _quiet_stdout()
+        return 141
     except ConfigError as exc:
         # Every rank validated the same file and failed alike: no rank is left waiting.
         from tumorpde.cli import _mpi
@@ -60,3 +65,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         world = _mpi.comm() if args.command in _MPI_COMMANDS else None
         _mpi.say(world, f"error: {exc}", err=True)
         return 2
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush raises nothing."""
+    import os
+    import sys
+
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # replaced stdout (tests): nothing to redirect
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)

@@ -1,7 +1,9 @@
 """``tumorpde compare CASE``: run a case under several therapy arms and compare the outcomes.
 
 Forwards to :func:`tumorpde.studies.compare.run_comparison`; works under ``mpiexec`` (rank 0
-prints). The simulation stack is imported only when the command runs.
+prints). The simulation stack is imported only when the command runs. Existing comparison files
+or arm directories in ``-o`` are refused (exit 2, naming the file) unless ``--overwrite``; a
+failed time step exits 3, an output write error 4.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ __all__ = ["register"]
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     comm = _mpi.install_abort_hook()
-    from tumorpde.output.rundir import OutputDirError
+    from tumorpde.output.rundir import OutputDirError, OutputWriteError
     from tumorpde.simulation.stepper import StepFailedError
     from tumorpde.studies.compare import default_arms, run_comparison
 
@@ -43,9 +45,15 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             case_text=Path(args.case).read_text(),
             progress=args.progress,
         )
-    except (OutputDirError, StepFailedError) as exc:
+    except OutputDirError as exc:  # refused before anything ran (or an arm directory)
+        _mpi.say(comm, f"error: {exc}", err=True)
+        return 2
+    except StepFailedError as exc:
         _mpi.say(comm, f"error: {exc}", err=True)
         return 3
+    except OutputWriteError as exc:
+        _mpi.say(comm, f"error: {exc}", err=True)
+        return 4
     if comm.rank == 0:
         print("\narm                      final burden (mm^3)   vs control")
         for r in res["rows"]:
@@ -68,6 +76,10 @@ def register(subparsers: Any) -> None:
     c.add_argument("-o", "--output", type=Path, help="directory (default runs/<case>-compare)")
     c.add_argument("--arms", help="comma-separated subset of the arms (default: all)")
     _mpi.add_set_option(c)
-    c.add_argument("--overwrite", action="store_true", help="replace earlier arm runs")
+    c.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier comparison in -o (its files and tumorpde arm runs)",
+    )
     c.add_argument("--progress", action="store_true", help="print per-step progress")
     c.set_defaults(func=_cmd_compare)

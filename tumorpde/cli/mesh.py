@@ -2,7 +2,8 @@
 
 Each command forwards to :mod:`tumorpde.meshing` (``info --png`` draws with
 :func:`tumorpde.output.viz.render_regions`); gmsh, scipy and PyVista are imported only when a
-command runs.
+command runs. ``from-labels`` and ``import`` refuse to replace an existing ``-o`` file or its
+``.json`` sidecar (exit 2, naming the file) unless ``--overwrite``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,20 @@ _UNITS = {"mm": 1.0, "cm": 10.0, "m": 1000.0, "um": 1e-3}
 def _fail(exc: Exception) -> int:
     print(f"error: {exc}", file=sys.stderr, flush=True)
     return 2
+
+
+def _check_new(out: Path, overwrite: bool) -> None:
+    """Refuse to replace ``out`` or its ``.json`` sidecar unless ``--overwrite`` (MeshingError)."""
+    from tumorpde.meshing.labels import MeshingError
+
+    if overwrite:
+        return
+    for p in (out, out.with_suffix(".json")):
+        if p.exists():
+            raise MeshingError(
+                f"{p} exists (-o {out} writes {out.name} and {out.with_suffix('.json').name}); "
+                "pass --overwrite to replace it, or choose another -o"
+            )
 
 
 def _summary(meta: dict[str, Any], path: Path) -> None:
@@ -67,6 +82,7 @@ def _cmd_from_labels(args: argparse.Namespace) -> int:
         out = args.output or Path(args.image.name.split(".")[0] + ".msh")
         if out.suffix != ".msh":
             raise MeshingError(f"-o {out}: the output must be a .msh file")
+        _check_new(out, args.overwrite)
         size = args.size if args.size is not None else auto_size(img, regions)
         params = MeshParameters(
             size=size, gap=args.gap, smoothing=args.smoothing, outer_name=args.outer_name
@@ -87,6 +103,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     if out.resolve() == args.file.resolve():
         return _fail(MeshingError(f"-o {out}: would overwrite the input; choose another name"))
     try:
+        _check_new(out, args.overwrite)
         meta = import_mesh(args.file, out, scale=_UNITS[args.unit])
     except (MeshingError, ImportError) as exc:
         return _fail(exc)
@@ -158,12 +175,14 @@ def register(subparsers: Any) -> None:
     f.add_argument("--smoothing", type=float, help="label smoothing sigma in mm (0.3 size)")
     f.add_argument("--outer-name", default="outer", help="name of the outer boundary")
     f.add_argument("-o", "--output", type=Path, help="output .msh (default ./<image>.msh)")
+    f.add_argument("--overwrite", action="store_true", help="replace an existing -o and its .json")
     f.set_defaults(func=_cmd_from_labels)
 
     i = sub.add_parser("import", help="gmsh .msh or meshio format -> tumorpde .msh + .json")
     i.add_argument("file", type=Path)
     i.add_argument("--unit", choices=sorted(_UNITS), default="mm", help="length unit of FILE")
     i.add_argument("-o", "--output", type=Path, help="output .msh (default ./<file>.msh)")
+    i.add_argument("--overwrite", action="store_true", help="replace an existing -o and its .json")
     i.set_defaults(func=_cmd_import)
 
     n = sub.add_parser("info", help="cells, regions, boundaries, quality, bounding box")

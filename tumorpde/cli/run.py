@@ -1,29 +1,67 @@
 """``tumorpde run | validate | info``: run a case, check a case, report the installation.
 
 ``run`` works under ``mpiexec`` (rank 0 prints); expected errors (bad solver options, a foreign
-output directory) end it with exit code 2 on every rank alike, a failed time step with 3.
-DOLFINx, PETSc and the simulation are imported only when a command runs.
+output directory) end it with exit code 2 on every rank alike, a failed time step with 3, a
+write error with 4, SIGTERM/SIGINT with 128 + the signal number after a checkpoint
+(``--resume`` continues; ``--restart-from DIR --at T`` branches from another run). DOLFINx,
+PETSc and the simulation are imported only when a command runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
+import sys
 from pathlib import Path
 from typing import Any
 
 from tumorpde._version import __version__
 from tumorpde.cli import _mpi
-from tumorpde.config import load_config, mesh_region_names
+from tumorpde.config import ConfigError, load_config, mesh_region_names
 from tumorpde.model import build_model
+from tumorpde.units import to_internal
 
 __all__ = ["register"]
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    cfg = load_config(args.case, _mpi.overrides(args.set))
-    model = build_model(cfg, source=str(args.case))
+    """Validate a case: schema, cross-field checks, region names, the whole mesh and the seed.
+
+    With ``--json`` stdout carries one JSON object only (``valid``, and the resolved case or
+    the problems); the human-readable error still goes to stderr.
+    """
+    from tumorpde.config import ConfigError
+    from tumorpde.config.meshcheck import mesh_problems
+
+    try:
+        cfg = load_config(args.case, _mpi.overrides(args.set))
+        problems, notes = mesh_problems(cfg)
+        try:
+            model = build_model(cfg, source=str(args.case))
+        except ConfigError as exc:
+            problems += exc.problems
+        if problems:
+            raise ConfigError(str(args.case), problems)
+    except ConfigError as exc:
+        if args.json:
+            bad = [{"field": f, "message": m} for f, m in exc.problems]
+            print(json.dumps({"case": str(args.case), "valid": False, "problems": bad}, indent=2))
+        raise
     regions = mesh_region_names(cfg.mesh)
+    if args.json:
+        out = {
+            "case": str(args.case),
+            "valid": True,
+            "name": cfg.name,
+            "mesh_regions": regions,
+            "species": list(model.names),
+            "notes": notes,
+            "config": cfg.model_dump(mode="json"),
+        }
+        print(json.dumps(out, indent=2))
+        return 0
     print(f"{args.case}: valid case '{cfg.name}'")
     print(f"  mesh regions: {', '.join(regions)}")
     print(
@@ -50,34 +88,79 @@ def _cmd_validate(args: argparse.Namespace) -> int:
                 f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}" for k, v in values.items()
             )
         )
-    if args.json:
-        print(json.dumps(cfg.model_dump(mode="json"), indent=2))
+    for note in notes:
+        print(f"  note: {note}")
     return 0
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    """Run a case into a run directory; resume it, or branch it from another run's checkpoint.
+
+    Exit codes: 0 done, 2 invalid input or unusable directory, 3 the solver failed, 4 a file
+    could not be written, 128 + signal number when SIGTERM/SIGINT stopped it (its state is in a
+    checkpoint: ``--resume`` continues).
+    """
     comm = _mpi.install_abort_hook()
+    from tumorpde.config.meshcheck import mesh_problems
     from tumorpde.fem.solver import SolverOptionsError
-    from tumorpde.output.rundir import OutputDirError
-    from tumorpde.simulation import Simulation
+    from tumorpde.output import fields
+    from tumorpde.output.rundir import OutputDirError, OutputWriteError
+    from tumorpde.simulation import Simulation, checkpoint, interrupt
     from tumorpde.simulation.stepper import StepFailedError
 
     cfg = load_config(args.case, _mpi.overrides(args.set))
     text = Path(args.case).read_text()
     outdir = args.output or Path("runs") / cfg.name
     model = build_model(cfg, source=str(args.case))  # checks output.fields before any compute
+    problems = mesh_problems(cfg)[0] if comm.rank == 0 else None
+    problems = comm.bcast(problems, root=0)
+    if problems:
+        raise ConfigError(str(args.case), problems)  # e.g. a seed outside the mesh
+    if (args.at is None) != (args.restart_from is None):
+        raise ConfigError(str(args.case), [("--at", "--restart-from DIR and --at T go together")])
+    if args.resume and args.restart_from is not None:
+        raise ConfigError(str(args.case), [("--resume", "use --resume or --restart-from")])
+    interrupt.install()
+    rc = 0
     try:
+        branch = None
+        if args.restart_from is not None:
+            t_at = to_internal(args.at, "time")
+            branch = checkpoint.find_at(Path(args.restart_from) / "checkpoints", t_at, comm)
         with Simulation(cfg, comm, model=model) as sim:
-            res = sim.run(outdir, overwrite=args.overwrite, case_text=text)
-    except (SolverOptionsError, OutputDirError) as exc:
+            res = sim.run(
+                outdir,
+                overwrite=args.overwrite,
+                case_text=text,
+                resume=args.resume,
+                branch_from=branch,
+            )
+    except (SolverOptionsError, OutputDirError, checkpoint.CheckpointError) as exc:
         _mpi.say(comm, f"error: {exc}", err=True)
-        return 2
+        rc = 2
     except StepFailedError as exc:
         _mpi.say(comm, f"error: {exc}", err=True)
-        return 3
-    if comm.rank == 0:
+        rc = 3
+    except OutputWriteError as exc:
+        _mpi.say(comm, f"error: {exc}", err=True)
+        rc = 4
+    except interrupt.Interrupted as exc:
+        _mpi.say(
+            comm,
+            f"tumorpde: {exc}; state saved, continue with: tumorpde run {args.case} "
+            f"-o {outdir} --resume",
+            err=True,
+        )
+        rc = 128 + int(signal.Signals[exc.signal_name])
+    finally:
+        interrupt.restore()
+    if rc == 0 and comm.rank == 0:
         _print_summary(res, comm.size)
-    return 0
+    if fields.stale_handles():  # HDF5 would abort at exit on a handle it could not close
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(rc)
+    return rc
 
 
 def _print_summary(res: Any, ranks: int) -> None:
@@ -145,13 +228,31 @@ def register(subparsers: Any) -> None:
     r.add_argument("case", type=Path, help="TOML case file")
     r.add_argument("-o", "--output", type=Path, help="run directory (default runs/<case name>)")
     r.add_argument("--overwrite", action="store_true", help="replace an earlier run in -o")
+    r.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in -o from its newest checkpoint (from the start if none; "
+        "nothing to do if it is complete)",
+    )
+    r.add_argument(
+        "--restart-from",
+        type=Path,
+        metavar="DIR",
+        help="start from the checkpoint of the run in DIR at time --at (a branch: e.g. a "
+        "therapy arm from a grown tumor)",
+    )
+    r.add_argument("--at", metavar="T", help='time of the checkpoint to branch from ("21 day")')
     _mpi.add_set_option(r)
     r.set_defaults(func=_cmd_run)
 
     v = subparsers.add_parser("validate", help="check a case file without running it")
     v.add_argument("case", type=Path, help="TOML case file")
     _mpi.add_set_option(v)
-    v.add_argument("--json", action="store_true", help="print the resolved case (internal units)")
+    v.add_argument(
+        "--json",
+        action="store_true",
+        help="print only JSON: the resolved case (internal units) or the problems",
+    )
     v.set_defaults(func=_cmd_validate)
 
     i = subparsers.add_parser("info", help="versions, MPI size and available PETSc solvers")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from tumorpde import library
-from tumorpde.config.schema import BoxMesh, CaseConfig, FileMesh, region_keys
+from tumorpde.config.schema import BoxMesh, CaseConfig, FileMesh, VesselConfig, region_keys
 from tumorpde.errors import FieldProblems, validation_problems
 from tumorpde.units import to_internal
 
@@ -112,8 +113,13 @@ def _expand_shorthand(raw: dict[str, Any], problems: list[tuple[str, str]]) -> s
     if "pathways" in raw:
         problems.append(("ligand", "use either [ligand]/[receptor] or [pathways], not both"))
         return None
-    lig = dict(raw.pop("ligand", None) or {})
-    rec = dict(raw.pop("receptor", None) or {})
+    lig_raw, rec_raw = raw.pop("ligand", None) or {}, raw.pop("receptor", None) or {}
+    for key, value in (("ligand", lig_raw), ("receptor", rec_raw)):
+        if not isinstance(value, dict):
+            problems.append((key, f"expected a table (got {value!r:.40})"))
+    if not isinstance(lig_raw, dict) or not isinstance(rec_raw, dict):
+        return None
+    lig, rec = dict(lig_raw), dict(rec_raw)
     if not rec:
         problems.append(("receptor", "required field is missing (the [ligand] shorthand needs it)"))
         return None
@@ -142,7 +148,8 @@ def _expand_shorthand(raw: dict[str, Any], problems: list[tuple[str, str]]) -> s
             for old, new in _SHORTHAND_REGION_KEYS.items():
                 if old in table:
                     table[new.format(p=name)] = table.pop(old)
-    fields = (raw.get("output") or {}).get("fields")
+    output = raw.get("output")
+    fields = output.get("fields") if isinstance(output, dict) else None
     if isinstance(fields, list):
         lname = lig.get("name", "EGF")
         rename = {
@@ -151,7 +158,7 @@ def _expand_shorthand(raw: dict[str, Any], problems: list[tuple[str, str]]) -> s
             "complex": f"{name}_complex",
             "occupancy": f"{name}_occupancy",
         }
-        raw["output"]["fields"] = [rename.get(f, f) for f in fields]
+        raw["output"]["fields"] = [rename.get(f, f) if isinstance(f, str) else f for f in fields]
     return name
 
 
@@ -220,6 +227,8 @@ def _apply_library(
     if pathways is not None or merged:
         raw["pathways"] = merged
     for section in ("tumor", "vessels"):
+        if raw.get(section) is not None and not isinstance(raw[section], dict):
+            continue  # pydantic reports the type
         if section in organ or section in raw:
             raw[section] = library.deep_merge(organ.get(section, {}), raw.get(section) or {})
     for section in ("oxygen", "bone"):  # optional modules: the case switches them on
@@ -238,6 +247,12 @@ _REGION_KEY_PATTERN = re.compile(
     r"|pathways\.[A-Za-z][\w.-]*\.ligand\.(diffusivity|decay_rate|stromal_secretion)"
     r"|oxygen\.(supply_rate|diffusivity)|bone\.(basal|activation|matrix_release))$"
 )
+
+
+#: Allowed values of the per-region text parameters.
+_TEXT_VALUES: dict[str, tuple[str, ...]] = {
+    "vessels.barrier": typing.get_args(VesselConfig.model_fields["barrier"].annotation),
+}
 
 
 def _resolve_regions(raw: dict[str, Any], problems: list[tuple[str, str]]) -> None:
@@ -267,6 +282,16 @@ def _resolve_regions(raw: dict[str, Any], problems: list[tuple[str, str]]) -> No
                     )
                     continue
                 if kind == "text":
+                    allowed_text = _TEXT_VALUES.get(key)
+                    if allowed_text is not None and value not in allowed_text:
+                        problems.append(
+                            (
+                                f"regions.{region}.{key}",
+                                f"expected {' or '.join(map(repr, allowed_text))} "
+                                f"(got {value!r:.40})",
+                            )
+                        )
+                        continue
                     resolved.setdefault(str(region), {})[key] = str(value)
                     continue
                 try:
@@ -307,38 +332,78 @@ def config_from_dict(
         ConfigError: Listing every problem with its field path.
     """
     raw = library.copy_tables(dict(data))
-    for key, value in (overrides or {}).items():
-        _set_dotted(raw, key, value)
     problems: list[tuple[str, str]] = []
+    for key, value in (overrides or {}).items():
+        try:
+            _set_dotted(raw, key, value)
+        except ConfigError as exc:
+            problems += exc.problems
     short = _expand_shorthand(raw, problems)
     _apply_library(raw, base_dir, problems)
     _resolve_regions(raw, problems)
     organ_region_names = raw.pop("_organ_region_names", [])
-    if problems:
-        raise ConfigError(source, _shorthand_paths(problems, short))
+    early = [path for path, _ in problems]
+    cfg: CaseConfig | None = None
     try:
         cfg = CaseConfig.model_validate(raw, context={"base_dir": base_dir})
     except ValidationError as exc:
-        problems = validation_problems(exc, CaseConfig)
-        raise ConfigError(source, _shorthand_paths(problems, short)) from None
-    try:
-        names = mesh_region_names(cfg.mesh)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(source, [("mesh.path", f"cannot read region names: {exc}")]) from None
-    if not names:
-        raise ConfigError(source, [("mesh", "the mesh has no named volume regions")])
-    case_regions = set((data.get("regions") or {}) if isinstance(data, Mapping) else {})
-    bad = [
-        (f"regions.{r}", f"unknown region; the mesh has: {', '.join(names)}")
-        for r in cfg.regions
-        if r not in names and (r in case_regions or r not in organ_region_names)
-    ]
-    if bad:
-        raise ConfigError(source, bad)
-    if any(r not in names for r in cfg.regions):  # organ-profile regions this mesh lacks
+        # schema problems under a table that already failed (a missing pathway file, a bad
+        # region value) repeat that problem: keep the first report
+        problems += [
+            (path, msg)
+            for path, msg in validation_problems(exc, CaseConfig)
+            if not any(_within(path, e) for e in early)
+        ]
+    except RecursionError:
+        problems.append(("(file)", "tables nested too deeply"))
+    mesh = cfg.mesh if cfg is not None else _mesh_only(raw.get("mesh"), base_dir)
+    names: list[str] | None = None
+    if mesh is not None:
+        try:
+            names = mesh_region_names(mesh)
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            problems.append(("mesh.path", f"cannot read region names: {exc}"))
+        else:
+            if not names:
+                problems.append(("mesh", "the mesh has no named volume regions"))
+    regions = cfg.regions if cfg is not None else raw.get("regions")
+    given = data.get("regions") if isinstance(data, Mapping) else None
+    case_regions = set(given) if isinstance(given, Mapping) else set()
+    if names and isinstance(regions, Mapping):
+        problems += [
+            (f"regions.{r}", f"unknown region; the mesh has: {', '.join(names)}")
+            for r in regions
+            if r not in names and (r in case_regions or r not in organ_region_names)
+        ]
+    if problems or cfg is None:
+        raise ConfigError(source, _shorthand_paths(problems, short))
+    if names is not None and any(r not in names for r in cfg.regions):
+        # organ-profile regions this mesh lacks
         kept = {r: v for r, v in cfg.regions.items() if r in names}
         cfg = cfg.model_copy(update={"regions": kept})
     return cfg
+
+
+def _within(path: str, parent: str) -> bool:
+    """Whether field ``path`` is ``parent`` or below it (``pathways.P.file``: all of ``P``)."""
+    if parent.startswith("pathways.") and parent.count(".") >= 2:
+        parent = ".".join(parent.split(".")[:2])
+    return path == parent or path.startswith(parent + ".")
+
+
+def _mesh_only(raw_mesh: Any, base_dir: str | Path | None) -> BoxMesh | FileMesh | None:
+    """The mesh section alone, validated (None if it is invalid: that is reported already)."""
+    from pydantic import TypeAdapter
+
+    from tumorpde.config.schema import MeshConfig
+
+    try:
+        mesh: BoxMesh | FileMesh = TypeAdapter(MeshConfig).validate_python(
+            raw_mesh, context={"base_dir": base_dir}
+        )
+    except (ValidationError, RecursionError):
+        return None
+    return mesh
 
 
 def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> CaseConfig:
@@ -355,39 +420,86 @@ def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) ->
         ConfigError: If the file is missing, is not valid TOML, or fails validation.
     """
     p = Path(path)
-    data = read_case_tables(p)
-    return config_from_dict(data, base_dir=p.parent, source=str(p), overrides=overrides)
+    origins: dict[str, str] = {}
+    data = read_case_tables(p, origins=origins)
+    try:
+        return config_from_dict(data, base_dir=p.parent, source=str(p), overrides=overrides)
+    except ConfigError as exc:
+        if not any(f != str(p.resolve()) for f in origins.values()):
+            raise
+        raise ConfigError(
+            str(p), [(path, _from_base(path, msg, origins, p)) for path, msg in exc.problems]
+        ) from None
 
 
-def read_case_tables(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+def _from_base(path: str, msg: str, origins: Mapping[str, str], top: Path) -> str:
+    """``msg`` with ``(set in BASE)`` when every value at or below ``path`` comes from a base."""
+    files = {
+        f for key, f in origins.items() if key == path or key.startswith(path + ".")
+    } or {f for key, f in origins.items() if path.startswith(key + ".")}
+    if files and str(top.resolve()) not in files:
+        return f"{msg} (set in {', '.join(sorted(files))})"
+    return msg
+
+
+def read_case_tables(
+    path: str | Path,
+    _seen: tuple[Path, ...] = (),
+    *,
+    origins: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """Read a case file's tables, resolving ``extends = "base.toml"`` (merged under this file).
 
     Relative file paths in a base file (mesh, pathway and drug files) are resolved against the
     base file's directory.
 
+    Args:
+        path: The case file.
+        origins: If given, filled with ``{dotted key: file}``: which file of the ``extends``
+            chain set each value (the file itself wins over its bases).
+
     Raises:
-        ConfigError: If a file is missing, is not valid TOML, or the chain is circular.
+        ConfigError: If a file is missing, a directory, unreadable, not valid TOML, or the
+            chain is circular; a problem in a base file names the base and the file extending
+            it.
     """
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError(str(p), [("(file)", "is a directory, not a case file (.toml)")])
     if not p.is_file():
         raise ConfigError(str(p), [("(file)", "case file does not exist")])
     try:
         data = library.read_toml(p)
     except library.LibraryError as exc:
         raise ConfigError(str(p), [("(file)", exc.problem)]) from None
+    except OSError as exc:
+        raise ConfigError(str(p), [("(file)", f"cannot read: {exc.strerror or exc}")]) from None
+    except RecursionError:
+        raise ConfigError(str(p), [("(file)", "not valid TOML: nested too deeply")]) from None
     base = data.pop("extends", None)
-    if base is None:
-        return data
-    if not isinstance(base, str):
-        raise ConfigError(str(p), [("extends", "expected the path of a case file")])
-    bp = (p.parent / base).resolve()
-    if bp in _seen or bp == p.resolve():
-        raise ConfigError(str(p), [("extends", f"circular: {bp} extends itself")])
-    if not bp.is_file():
-        raise ConfigError(str(p), [("extends", f"base case {bp} does not exist")])
-    base_tables = read_case_tables(bp, (*_seen, p.resolve()))
-    _absolutize(base_tables, bp.parent)
-    return library.deep_merge(base_tables, data)
+    if base is not None:
+        if not isinstance(base, str):
+            raise ConfigError(str(p), [("extends", "expected the path of a case file")])
+        bp = (p.parent / base).resolve()
+        if bp in _seen or bp == p.resolve():
+            raise ConfigError(str(p), [("extends", f"circular: {bp} extends itself")])
+        if bp.is_dir():
+            raise ConfigError(str(p), [("extends", f"base case {bp} is a directory")])
+        if not bp.is_file():
+            raise ConfigError(str(p), [("extends", f"base case {bp} does not exist")])
+        try:
+            base_tables = read_case_tables(bp, (*_seen, p.resolve()), origins=origins)
+        except ConfigError as exc:
+            if exc.source.endswith(f"(extended by {p})"):
+                raise
+            raise ConfigError(f"{exc.source} (extended by {p})", exc.problems) from None
+        _absolutize(base_tables, bp.parent)
+        data_out = library.deep_merge(base_tables, data)
+    else:
+        data_out = data
+    if origins is not None:
+        origins.update({key: str(p.resolve()) for key, _ in library.leaves(data)})
+    return data_out
 
 
 def _absolutize(tables: dict[str, Any], base_dir: Path) -> None:
@@ -401,9 +513,12 @@ def _absolutize(tables: dict[str, Any], base_dir: Path) -> None:
     mesh = tables.get("mesh")
     if isinstance(mesh, dict) and "path" in mesh:
         mesh["path"] = fix(mesh["path"])
-    for table in (tables.get("pathways") or {}).values():
+    pathways = tables.get("pathways")
+    for table in pathways.values() if isinstance(pathways, dict) else []:
         if isinstance(table, dict) and "file" in table:
             table["file"] = fix(table["file"])
-    for t in (tables.get("therapy") or {}).get("treatments") or []:
+    therapy = tables.get("therapy")
+    treatments = therapy.get("treatments") if isinstance(therapy, dict) else None
+    for t in treatments if isinstance(treatments, list) else []:
         if isinstance(t, dict) and str(t.get("drug", "")).endswith(".toml"):
             t["drug"] = fix(t["drug"])

@@ -8,6 +8,7 @@ it on validation. Reading files, overrides, library merging and ``[regions]`` li
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -17,16 +18,21 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
     ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
-from tumorpde.library.drugs import Patient, Treatment
-from tumorpde.units import receptors_per_cell_to_nM, to_internal
+from tumorpde.library.drugs import MAX_DOSES, Patient, Treatment
+from tumorpde.units import INTERNAL_UNITS, receptors_per_cell_to_nM, to_internal
 
 __all__ = [
     "DEFAULT_PETSC",
+    "MAX_BOX_CELLS",
+    "MAX_TIME_STEPS",
     "BoneConfig",
     "BoxMesh",
     "BoxRegion",
@@ -54,8 +60,47 @@ __all__ = [
 ]
 
 
+#: Largest number of time steps a case may ask for: t_end/dt, t_end/output_every and, when
+#: given, t_end/dt_min (the smallest step after rejections). One million steps of even a tiny
+#: mesh is hours of compute; a larger count is a unit slip ("1 s" for "1 h") or a runaway value.
+MAX_TIME_STEPS = 1_000_000
+
+#: Largest tetrahedron count of a box mesh (6 per box cell). 5e7 tetrahedra have about 8.3e6
+#: vertices: at ~4.2 kB per coupled unknown (benchmarks/README.md) three species already need
+#: ~100 GB, more than any single node this targets.
+MAX_BOX_CELLS = 50_000_000
+
+#: Memory per coupled unknown (bytes), measured (README: Performance).
+_BYTES_PER_UNKNOWN = 4.2e3
+
+
+#: What a quantity accepts, for the JSON Schema (``tumorpde schema``): a number in internal
+#: units, a "value unit" string, or a library table.
+_QUANTITY_INPUT = float | str | dict[str, float | str]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _UnitValidator(BeforeValidator):
+    """Converts a quantity to internal units; its JSON Schema names the unit (``x-unit``)."""
+
+    kind: str = "dimensionless"
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        out = handler(schema)
+        unit = INTERNAL_UNITS[self.kind]
+        out["x-unit"] = unit
+        out.setdefault(
+            "x-hint", f"a number in {unit}, or a string with units like '1.5 {unit}'"
+        )
+        return out
+
+
 def _unit(kind: str) -> BeforeValidator:
-    return BeforeValidator(lambda v: to_internal(v, kind))
+    return _UnitValidator(
+        lambda v: to_internal(v, kind), json_schema_input_type=_QUANTITY_INPUT, kind=kind
+    )
 
 
 # Quantity types: accept a number (internal units) or a "value unit" string.
@@ -74,7 +119,8 @@ Name = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$", max_length=64)
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: every float of a case must be finite (t_end = inf would run forever)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------------------- mesh
@@ -90,6 +136,10 @@ class BoxRegion(_Strict):
         if any(a >= b for a, b in zip(self.min, self.max, strict=True)):
             raise ValueError("each component of 'min' must be smaller than 'max'")
         return self
+
+
+def _fmt_mm(v: tuple[float, ...]) -> str:
+    return "[" + ", ".join(f"{x:g}" for x in v) + "] mm"
 
 
 class BoxMesh(_Strict):
@@ -113,7 +163,32 @@ class BoxMesh(_Strict):
     def _cells(cls, v: tuple[int, int, int]) -> tuple[int, int, int]:
         if min(v) < 1:
             raise ValueError("cell counts must be >= 1")
+        tets = 6 * v[0] * v[1] * v[2]
+        if tets > MAX_BOX_CELLS:
+            vertices = (v[0] + 1) * (v[1] + 1) * (v[2] + 1)
+            gb = 3 * vertices * _BYTES_PER_UNKNOWN / 1e9
+            raise ValueError(
+                f"{v[0]} x {v[1]} x {v[2]} box cells are {tets:.3g} tetrahedra, above the cap of "
+                f"{MAX_BOX_CELLS:.0e}; their {vertices:.3g} vertices would need about {gb:.3g} GB "
+                "for three species (~4 kB per unknown). Use fewer cells"
+            )
         return v
+
+    @model_validator(mode="after")
+    def _inside(self) -> BoxMesh:
+        problems = []
+        for i, r in enumerate(self.regions):
+            tol = [1e-9 * max(1.0, s) for s in self.size]
+            if any(lo < -t for lo, t in zip(r.min, tol, strict=True)) or any(
+                hi > s + t for hi, s, t in zip(r.max, self.size, tol, strict=True)
+            ):
+                problems.append(
+                    f"regions.{i} ({r.name}): sub-box {_fmt_mm(r.min)} to {_fmt_mm(r.max)} "
+                    f"is not inside the box [0, 0, 0] to {_fmt_mm(self.size)}"
+                )
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
 
     def region_names(self) -> list[str]:
         """Region names in tag order (tag = index + 1)."""
@@ -175,10 +250,25 @@ class TimeConfig(_Strict):
 
     @model_validator(mode="after")
     def _dt(self) -> TimeConfig:
+        problems = []
         if self.dt > self.t_end:
-            raise ValueError(f"dt ({self.dt:g} h) must not exceed t_end ({self.t_end:g} h)")
+            problems.append(f"dt: dt ({self.dt:g} h) must not exceed t_end ({self.t_end:g} h)")
         if self.dt_max is not None and self.dt_max < self.dt:
-            raise ValueError(f"dt_max ({self.dt_max:g} h) must be >= dt ({self.dt:g} h)")
+            problems.append(f"dt_max: dt_max ({self.dt_max:g} h) must be >= dt ({self.dt:g} h)")
+        steps = [("dt", self.dt), ("output_every", self.output_every)]
+        default_dt_min = TimeConfig.model_fields["dt_min"].default
+        if "dt_min" in self.model_fields_set and self.dt_min != default_dt_min:
+            # a dt_min the case chose (the default, also in a resolved case, is a safety floor)
+            steps.append(("dt_min", self.dt_min))
+        for name, step in steps:
+            if step is not None and self.t_end / step > MAX_TIME_STEPS:
+                problems.append(
+                    f"{name}: t_end/{name} = {self.t_end:g} h / {step:g} h = "
+                    f"{self.t_end / step:.3g} steps, above the cap of {MAX_TIME_STEPS:.0e}; "
+                    f"check the units or use a larger {name}"
+                )
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
 
 
@@ -412,6 +502,10 @@ DEFAULT_PETSC: dict[str, str | int | float | bool] = {
 }
 
 
+#: Preconditioners with sub-solvers that read ``sub_*`` options.
+_BLOCK_PCS = ("bjacobi", "asm", "gasm")
+
+
 class SolverConfig(_Strict):
     """Nonlinear solver: PETSc options (prefix ``tumorpde_``) merged over the defaults.
 
@@ -438,8 +532,35 @@ class SolverConfig(_Strict):
         return v
 
     def options(self) -> dict[str, str | int | float | bool]:
-        """Defaults updated with the case's options."""
-        return {**DEFAULT_PETSC, **self.petsc}
+        """Defaults updated with the case's options.
+
+        The default ``sub_*`` options (the ILU(0) blocks of block Jacobi) are dropped when the
+        case chooses a preconditioner without sub-solvers (``pc_type = "lu"``): PETSc would
+        never read them, and unused options are errors (:mod:`tumorpde.fem.solver`).
+        """
+        out = {**DEFAULT_PETSC, **self.petsc}
+        if str(out.get("pc_type")) not in _BLOCK_PCS:
+            for key in DEFAULT_PETSC:
+                if key.startswith("sub_") and key not in self.petsc:
+                    del out[key]
+        return out
+
+
+class CheckpointConfig(_Strict):
+    """Checkpoints of a run (``OUTDIR/checkpoints/step-<n>.npz``) for resume and branching.
+
+    ``run --resume`` continues from the newest; ``run --restart-from DIR --at T`` branches.
+    Written every ``every_steps`` accepted steps, every ``every_minutes`` of wall time, at every
+    output time (``at_outputs``: these stay, for branching) and when the run is interrupted
+    (SIGTERM/SIGINT). Only the newest ``keep`` periodic ones are kept. Each one holds every
+    species with its step history (4 values per node and species).
+    """
+
+    enabled: bool = True
+    every_steps: int = Field(default=50, ge=0, le=10**6)
+    every_minutes: float = Field(default=15.0, ge=0, le=1e6, allow_inf_nan=False)
+    at_outputs: bool = True
+    keep: int = Field(default=2, ge=1, le=1000)
 
 
 class OutputConfig(_Strict):
@@ -448,6 +569,7 @@ class OutputConfig(_Strict):
     format: Literal["xdmf", "vtx"] = "xdmf"
     fields: list[str] | None = None
     picture: bool = True
+    checkpoint: CheckpointConfig = CheckpointConfig()
 
 
 RegionValue = float | str
@@ -478,68 +600,127 @@ class CaseConfig(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> CaseConfig:
+        # every cross-field problem at once, one "field.path: message" per line
+        problems = self.cross_field_problems()
+        if problems:
+            raise ValueError("\n".join(f"{path}: {msg}" for path, msg in problems))
+        return self
+
+    def cross_field_problems(self) -> list[tuple[str, str]]:
+        """Problems that involve several sections (pathways, modules, therapy, seed, mesh).
+
+        Returns:
+            ``(field path, message)`` pairs; empty when the case is consistent.
+        """
+        problems: list[tuple[str, str]] = []
         ligands: dict[str, str] = {}
         for p, pw in self.pathways.items():
             if pw.ligand is None:
                 continue
+            where = f"pathways.{p}.ligand.name"
             if pw.ligand.name in ligands:
-                raise ValueError(
-                    f"pathways.{p}.ligand.name: pathways {ligands[pw.ligand.name]} and {p} both "
-                    f"use ligand {pw.ligand.name!r}; give each pathway its own ligand name"
+                problems.append(
+                    (
+                        where,
+                        f"pathways {ligands[pw.ligand.name]} and {p} both use ligand "
+                        f"{pw.ligand.name!r}; give each pathway its own ligand name",
+                    )
                 )
-            if pw.ligand.name in self.pathways or pw.ligand.name == "tumor":
-                raise ValueError(
-                    f"pathways.{p}.ligand.name: {pw.ligand.name!r} clashes with a pathway name"
-                )
-            ligands[pw.ligand.name] = p
+            elif pw.ligand.name in self.pathways or pw.ligand.name == "tumor":
+                problems.append((where, f"{pw.ligand.name!r} clashes with a pathway name"))
+            else:
+                ligands[pw.ligand.name] = p
         if self.bone is not None:
             pw = self.pathways.get(self.bone.pathway)
             if pw is None or pw.ligand is None or not pw.signal.enabled:
-                raise ValueError(
-                    f"bone.pathway: {self.bone.pathway!r} must name an active pathway with a "
-                    f"ligand and a signal (active: {', '.join(self.pathways) or 'none'})"
+                problems.append(
+                    (
+                        "bone.pathway",
+                        f"{self.bone.pathway!r} must name an active pathway with a ligand and a "
+                        f"signal (active: {', '.join(self.pathways) or 'none'})",
+                    )
                 )
         if self.therapy is not None:
-            self._check_therapy(self.therapy)
+            problems += self._therapy_problems(self.therapy)
         if self.compare is not None:
             given = {t.spec.name for t in (self.therapy.treatments if self.therapy else [])}
             for arm, drugs in self.compare.arms.items():
                 missing = [d for d in drugs if d not in given]
                 if missing:
-                    raise ValueError(
-                        f"compare.arms.{arm}: {', '.join(missing)} not in [[therapy.treatments]] "
-                        f"(given: {', '.join(sorted(given)) or 'none'})"
+                    problems.append(
+                        (
+                            f"compare.arms.{arm}",
+                            f"{', '.join(missing)} not in [[therapy.treatments]] "
+                            f"(given: {', '.join(sorted(given)) or 'none'})",
+                        )
                     )
         needs_o2 = [
             p for p, pw in self.pathways.items() if pw.ligand and pw.ligand.hypoxic_secretion
         ]
         if needs_o2 and self.oxygen is None:
-            raise ValueError(
-                f"oxygen: pathways {', '.join(needs_o2)} have ligand.hypoxic_secretion but there "
-                "is no [oxygen] table"
+            problems.append(
+                (
+                    "oxygen",
+                    f"pathways {', '.join(needs_o2)} have ligand.hypoxic_secretion but there is "
+                    "no [oxygen] table",
+                )
             )
-        return self
+        seed = self.tumor.initial
+        if isinstance(seed, GaussianSeed) and isinstance(self.mesh, BoxMesh):
+            size = self.mesh.size
+            if any(
+                not (-1e-9 * max(1.0, s) <= c <= s * (1 + 1e-9))
+                for c, s in zip(seed.center, size, strict=True)
+            ):
+                problems.append(
+                    (
+                        "tumor.initial.center",
+                        f"{_fmt_mm(seed.center)} lies outside the box [0, 0, 0] to "
+                        f"{_fmt_mm(size)}",
+                    )
+                )
+        return problems
 
-    def _check_therapy(self, therapy: TherapyConfig) -> None:
+    def _therapy_problems(self, therapy: TherapyConfig) -> list[tuple[str, str]]:
+        problems: list[tuple[str, str]] = []
         active = ", ".join(self.pathways) or "none"
         for i, t in enumerate(therapy.treatments):
             spec = t.spec
+            where = f"therapy.treatments.{i}"
             for target in spec.targets:
                 pw = self.pathways.get(target)
-                where = f"therapy.treatments.{i} ({spec.name})"
                 if pw is None:
-                    raise ValueError(
-                        f"{where}: targets pathway {target}, which is not active in this case "
-                        f"(active: {active}); add [pathways.{target}] or drop the drug"
+                    problems.append(
+                        (
+                            where,
+                            f"{spec.name}: targets pathway {target}, which is not active in this "
+                            f"case (active: {active}); add [pathways.{target}] or drop the drug",
+                        )
                     )
-                if spec.mechanism == "ligand_trap" and pw.ligand is None:
-                    raise ValueError(f"{where}: ligand trap on {target}, which has no ligand")
-                if spec.mechanism == "kinase_inhibitor" and not pw.signal.enabled:
-                    raise ValueError(
-                        f"{where}: kinase inhibitor on {target}, whose signal is switched off"
+                elif spec.mechanism == "ligand_trap" and pw.ligand is None:
+                    problems.append(
+                        (where, f"{spec.name}: ligand trap on {target}, which has no ligand")
+                    )
+                elif spec.mechanism == "kinase_inhibitor" and not pw.signal.enabled:
+                    problems.append(
+                        (
+                            where,
+                            f"{spec.name}: kinase inhibitor on {target}, whose signal is "
+                            "switched off",
+                        )
                     )
             if spec.mechanism in ("receptor_antibody", "ligand_trap") and len(spec.targets) != 1:
-                raise ValueError(f"therapy.treatments.{i}: a {spec.mechanism} has one target")
+                problems.append((where, f"a {spec.mechanism} has one target"))
+            n = t.regimen.dose_count(self.time.t_end)
+            if n > MAX_DOSES:
+                problems.append(
+                    (
+                        f"{where}.interval",
+                        f"{spec.name}: the regimen gives {n:.3g} doses up to t_end, above the "
+                        f"cap of {MAX_DOSES:.0e}; check the interval ({t.regimen.interval:g} h)",
+                    )
+                )
+        return problems
 
     def receptor_total_nM(self, pathway: str) -> float:
         """Ligand-free surface receptor of ``pathway`` at carrying capacity (nM)."""
@@ -569,7 +750,8 @@ def region_keys(cfg_raw: Mapping[str, Any]) -> dict[str, str]:
         "vessels.surface_density": "inverse_length",
         "vessels.barrier": "text",
     }
-    for p, table in (cfg_raw.get("pathways") or {}).items():
+    pathways = cfg_raw.get("pathways")
+    for p, table in (pathways if isinstance(pathways, Mapping) else {}).items():
         if isinstance(table, Mapping) and table.get("ligand"):
             keys[f"pathways.{p}.ligand.diffusivity"] = "diffusivity"
             keys[f"pathways.{p}.ligand.decay_rate"] = "rate"
@@ -582,3 +764,56 @@ def region_keys(cfg_raw: Mapping[str, Any]) -> dict[str, str]:
         keys["bone.activation"] = "rate"
         keys["bone.matrix_release"] = "concentration_rate"
     return keys
+
+
+def case_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a case file as written (for editor completion: ``tumorpde schema``).
+
+    :class:`CaseConfig` validates the resolved tables; a case file may leave out what the
+    parameter library or the organ profile supplies and uses a few keys that resolution
+    consumes (``extends``, ``[ligand]``/``[receptor]`` shorthand, ``pathways.P.file`` /
+    ``library`` / ``enabled``, ``oxygen.enabled``, nested ``[regions.<region>.<section>]``).
+    This schema is :meth:`CaseConfig.model_json_schema` relaxed accordingly; quantities accept
+    a number in internal units or a string with units (``x-unit`` names the internal unit).
+
+    Returns:
+        A JSON Schema (draft 2020-12) dictionary.
+    """
+    schema = CaseConfig.model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "tumorpde case file"
+    defs = schema["$defs"]
+    props = schema["properties"]
+    props["extends"] = {
+        "type": "string",
+        "description": "a base case file (relative to this one) merged under this file",
+    }
+    for key, what in (("ligand", "PathwayLigand"), ("receptor", "PathwayReceptor")):
+        props[key] = {
+            "$ref": f"#/$defs/{what}",
+            "description": "single-pathway shorthand (see benchmarks/cases/default.toml)",
+        }
+    props["regions"] = {
+        "type": "object",
+        "description": "per-region values: [regions.<region>.<section>] with keys "
+        "tumor.{motility, proliferation_rate, death_rate}, "
+        "pathways.<P>.ligand.{diffusivity, decay_rate, stromal_secretion}, "
+        "oxygen.{supply_rate, diffusivity}, bone.{basal, activation, matrix_release}, "
+        "vessels.{surface_density, barrier}",
+        "additionalProperties": {"type": "object"},
+    }
+    defs["PathwayConfig"]["properties"].update(
+        file={"type": "string", "description": "a pathway parameter file (TOML)"},
+        library={"type": "boolean", "description": "start from the library defaults (true)"},
+        enabled={"type": "boolean", "description": "false drops the pathway"},
+    )
+    for module in ("OxygenConfig", "BoneConfig"):
+        defs[module]["properties"]["enabled"] = {"type": "boolean"}
+    # the library and the organ profile fill these in
+    for name in ("PathwayConfig", "PathwayLigand", "PathwayReceptor", "TumorConfig"):
+        required = [r for r in defs[name].get("required", []) if r == "initial"]
+        if required:
+            defs[name]["required"] = required
+        else:
+            defs[name].pop("required", None)
+    return schema

@@ -142,7 +142,10 @@ def _box(cfg: BoxMesh, comm: MPI.Comm) -> Domain:
 def _file(cfg: FileMesh, comm: MPI.Comm) -> Domain:
     from dolfinx.io import gmsh as gmshio
 
-    md = gmshio.read_from_msh(str(cfg.path), comm, 0, gdim=3, partitioner=_partitioner())
+    from tumorpde.meshing.gmsh_session import sigint_preserved
+
+    with sigint_preserved():  # gmsh.initialize() resets SIGINT and finalize() does not undo it
+        md = gmshio.read_from_msh(str(cfg.path), comm, 0, gdim=3, partitioner=_partitioner())
     msh = md.mesh
     if cfg.scale_to_mm != 1.0:
         msh.geometry.x[:] *= cfg.scale_to_mm

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 import tumorpde.fem.backend  # noqa: F401  (before any dolfinx import)
 
+import numpy as np
+
 if TYPE_CHECKING:
     from petsc4py import PETSc
 
@@ -37,6 +39,47 @@ PREFIX = "tumorpde_"
 
 class SolverOptionsError(ValueError):
     """PETSc rejected the solver options of a case (raised alike on every rank)."""
+
+
+#: Options PETSc reads only when the preconditioner is first set up (inside the first linear
+#: solve): the sub-solvers of block Jacobi/ASM (``sub_``), multigrid levels, field splits and
+#: external factorization packages. Whether PETSc used them is checked after the first solve;
+#: every other option is checked right after the solver is built, before any time step.
+LAZY_OPTION_PREFIXES = (
+    "sub_",
+    "mg_levels_",
+    "mg_coarse_",
+    "fieldsplit_",
+    "mat_mumps_",
+    "mat_superlu_",
+    "mat_strumpack_",
+    "mat_pastix_",
+    "mat_cholmod_",
+    "mat_umfpack_",
+    "mat_mkl_",
+)
+
+
+def _unused_options(snes: PETSc.SNES, prefix: str, keys: list[str]) -> list[str]:
+    """The ``keys`` PETSc has not read under ``prefix``, gathered over the solver's ranks."""
+    from petsc4py import PETSc
+
+    db = PETSc.Options()
+    # used() first: hasName() itself marks an option as used
+    unused = [k for k in keys if not db.used(f"{prefix}{k}") and db.hasName(f"{prefix}{k}")]
+    comm = snes.getComm().tompi4py()
+    if comm.size > 1:
+        unused = sorted(set().union(*comm.allgather(unused)))
+    return unused
+
+
+def _unused_message(prefix: str, unused: list[str], when: str) -> str:
+    names = ", ".join(unused)
+    return (
+        f"solver.petsc: PETSc did not use the option(s) {names} ({when}; prefix -{prefix}): a "
+        "misspelt name, or an option of a solver or preconditioner this case does not use "
+        "(e.g. sub_* options need pc_type bjacobi or asm)"
+    )
 
 
 @dataclass(frozen=True)
@@ -148,6 +191,19 @@ class NewtonSolver:
             ) from None
         self.snes = self.problem.solver
         self._options_record = _OWNED_OPTIONS.get(prefix)
+        # unknown options: PETSc has read every eager option by now (setFromOptions); the
+        # lazily read ones (LAZY_OPTION_PREFIXES) are checked after the first solve
+        self._lazy_options: list[str] | None = [
+            k for k in petsc_options if k.startswith(LAZY_OPTION_PREFIXES)
+        ]
+        eager = [k for k in petsc_options if not k.startswith(LAZY_OPTION_PREFIXES)]
+        unused = _unused_options(self.snes, prefix, eager)
+        if unused:
+            _release_options(db, prefix)
+            self.snes.destroy()
+            for obj in (self.problem.A, self.problem.b, self.problem.x):
+                obj.destroy()
+            raise SolverOptionsError(_unused_message(prefix, unused, "at set-up"))
         # timings of the split assembly; the SNES callbacks hold this dict, never ``self`` (a
         # cycle through a PETSc object is invisible to Python's GC and would leak the solver,
         # its vectors and their MPI communicators)
@@ -166,7 +222,6 @@ class NewtonSolver:
             self._split_assembly(parts, integrands, unknowns, static or [])
         self.bounds = None
         if str(petsc_options.get("snes_type", "")).startswith("vi"):
-            import numpy as np
             from dolfinx.la.petsc import assign
 
             lows = lower_bounds if lower_bounds is not None else [0.0] * len(unknowns)
@@ -203,7 +258,6 @@ class NewtonSolver:
 
         from petsc4py import PETSc
 
-        import numpy as np
         import ufl
         from dolfinx import cpp as _cpp
         from dolfinx import fem, la
@@ -345,8 +399,22 @@ class NewtonSolver:
                 else:
                     target.zeroEntries()
                 todo = {**fz["blocks"], **flux} if fz["constant"] is None else flux
+                # a restored solver rebuilds the kept flux blocks at the unknowns they were
+                # assembled at (set_reuse_state), so it goes on as the checkpointed one did
+                kept = fz.pop("pending_state", None)
+                if fz["refresh"]:
+                    kept = None
+                if kept is not None:
+                    now = [u.x.array.copy() for u in unknowns]
+                    for u, values in zip(unknowns, kept, strict=True):
+                        u.x.array[:] = values
                 for (i, j), a in todo.items():
                     add_block(target, i, j, a)
+                if kept is not None:
+                    for u, values in zip(unknowns, now, strict=True):
+                        u.x.array[:] = values
+                else:
+                    fz["flux_state"] = [u.x.array.copy() for u in unknowns]
                 if target is not J:
                     target.assemble()
                 fz["refresh"] = False
@@ -447,6 +515,15 @@ class NewtonSolver:
             self.refresh_jacobian()
         refreshed = bool(self._frozen.get("refresh", True))
         self.problem.solve()
+        # lazily read options are known only once a linear solve has set the KSP up (a solve
+        # that converges at its initial guess, e.g. a uniform steady state, reads none)
+        if self._lazy_options is not None and self.snes.getLinearSolveIterations() > 0:
+            lazy, self._lazy_options = self._lazy_options, None
+            unused = _unused_options(self.snes, self.prefix, lazy)
+            if unused:
+                raise SolverOptionsError(
+                    _unused_message(self.prefix, unused, "read at the first linear solve")
+                )
         # petsc4py's stub returns the SNES.ConvergedReason class; the value is its int code
         reason = int(cast("int", self.snes.getConvergedReason()))
         result = NewtonResult(
@@ -462,6 +539,37 @@ class NewtonSolver:
                 self._its_at_refresh = its
             self._refresh_next = not result.converged or its > self._its_at_refresh
         return result
+
+    def reuse_state(self) -> dict[str, Any]:
+        """The Jacobian-reuse bookkeeping of ``flux_jacobian = "auto"`` (for checkpoints).
+
+        With :meth:`flux_state` (the unknowns the kept flux blocks were assembled at) a
+        restored solver rebuilds the same kept blocks: a resumed run then follows the
+        uninterrupted one to round-off.
+        """
+        return {"its_at_refresh": self._its_at_refresh, "refresh_next": self._refresh_next}
+
+    def flux_state(self) -> list[np.ndarray] | None:
+        """Local values (owned and ghost) of the unknowns at the last flux-block assembly."""
+        state = self._frozen.get("flux_state") if self._frozen else None
+        return list(state) if state is not None else None
+
+    def set_reuse_state(
+        self, state: dict[str, Any], flux_state: list[np.ndarray] | None = None
+    ) -> None:
+        """Continue the Jacobian-reuse bookkeeping of a checkpointed solver.
+
+        Args:
+            state: :meth:`reuse_state` of the checkpointed solver.
+            flux_state: Its :meth:`flux_state` (on this solver's dofs); the first Jacobian
+                then assembles the kept flux blocks at these values instead of the current
+                ones, unless the policy asks for a refresh at that solve anyway.
+        """
+        self._its_at_refresh = int(state.get("its_at_refresh", self._its_at_refresh))
+        self._refresh_next = bool(state.get("refresh_next", self._refresh_next))
+        if flux_state is not None and self._frozen and self.flux_jacobian == "auto":
+            self._frozen["pending_state"] = [np.asarray(v).copy() for v in flux_state]
+            self._frozen["refresh"] = False
 
     def describe(self) -> dict[str, str]:
         """SNES, KSP and PC types in use (after the first solve they reflect all options)."""

@@ -52,10 +52,11 @@ from pydantic import (
 
 from tumorpde import library
 from tumorpde.errors import FieldProblems, validation_problems
-from tumorpde.units import INTERNAL_UNITS, to_internal
+from tumorpde.units import INTERNAL_UNITS, split_quantity, to_internal
 
 __all__ = [
     "DATA_DIR",
+    "MAX_DOSES",
     "PATHWAYS",
     "Binding",
     "DoseAmount",
@@ -88,6 +89,11 @@ PATHWAYS = ("EGFR", "HER2", "MET", "TGFBR", "VEGFR2")
 Pathway = Literal["EGFR", "HER2", "MET", "TGFBR", "VEGFR2"]
 Confidence = Literal["S", "M", "D"]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$", max_length=64)]
+
+#: Most doses one regimen may give over a run (checked from interval, cycles and stop before a
+#: schedule is built). A daily drug over 100 years is 36,525 doses; 1e5 leaves room for
+#: several doses a day over decades while stopping "interval = 1e-9 h" (3.6e10 dose objects).
+MAX_DOSES = 100_000
 
 _PARAM_REQUIRED = ("value", "unit", "source", "confidence")
 _PARAM_KEYS = (*_PARAM_REQUIRED, "note")
@@ -174,7 +180,8 @@ Area = Annotated[float, _quantity("area"), Field(gt=0)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: every float of a drug file or regimen must be finite
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # ------------------------------------------------------------------------- catalog sections
@@ -313,9 +320,10 @@ def _parse_dose(v: Any) -> Any:
     if not isinstance(v, str):
         raise ValueError("a dose is a string like '6 mg/kg', '250 mg/m^2' or '1250 mg'")
     text = re.sub(r"\bm2\b", "m^2", v.strip())
-    for per, probe in (("flat", ""), ("kg", " * (1 kg)"), ("m^2", " * (1 m^2)")):
+    split_quantity(text)  # a finite number and a plain unit expression, else its own message
+    for per, probe in (("flat", None), ("kg", "kg"), ("m^2", "m^2")):
         try:
-            return {"amount": to_internal(f"({text}){probe}", "mass"), "per": per}
+            return {"amount": to_internal(text, "mass", times=probe), "per": per}
         except ValueError:
             continue
     raise ValueError(
@@ -403,6 +411,31 @@ class Regimen(_Strict):
             return 1
         return max(1, math.ceil(self.on / self.interval - 1e-9))
 
+    def dose_count(self, t_end_h: float, start_h: float = 0.0) -> float:
+        """How many doses the regimen gives up to ``t_end_h``, by arithmetic (no schedule built).
+
+        An upper bound of ``len(schedule(...))``: the last, partial cycle counts whole (at most
+        ``doses_per_cycle`` too many); ``inf`` for an unbounded regimen over an unbounded time.
+
+        Args:
+            t_end_h: Last time (h) doses are scheduled for.
+            start_h: Offset (h) added to the regimen's own ``start``.
+        """
+        t0 = start_h + self.start
+        end = t_end_h if self.stop is None else min(t_end_h, start_h + self.stop)
+        if math.isnan(end) or end < t0:
+            return 0.0
+        span = end - t0
+        cycles = math.floor(span / self.cycle_length) + 1 if math.isfinite(span) else math.inf
+        if self.cycles is not None:
+            cycles = min(cycles, self.cycles)
+        per_cycle = 1.0
+        if self.on is not None:
+            per_cycle = max(1.0, math.ceil(self.on / self.interval - 1e-9))
+            if math.isfinite(span):
+                per_cycle = min(per_cycle, math.floor(span / self.interval) + 1.0)
+        return float(cycles) * per_cycle
+
     def describe(self) -> str:
         """One-line human-readable summary."""
         s = f"{self.route} {self.dose} every {_fmt_time(self.interval)}"
@@ -450,10 +483,10 @@ LABEL_KINDS: dict[str, str] = {
 
 def _label_internal(kind: str, value: float, unit: str) -> float:
     if kind == "auc":  # mass concentration x time: divide by one hour, convert to mg/L
-        return to_internal(f"({value} {unit}) / (1 h)", "mass_concentration")
+        return to_internal(f"{value!r} {unit}", "mass_concentration", times="1/h")
     if kind == "dimensionless" and unit.strip() in ("", "1"):
         return float(value)
-    return to_internal(f"{value} {unit}", kind)
+    return to_internal({"value": value, "unit": unit}, kind)
 
 
 class LabelValue(_Strict):

@@ -34,6 +34,7 @@ from typing import Any, Literal
 import numpy as np
 
 from tumorpde.library.drugs import (
+    MAX_DOSES,
     DrugError,
     DrugSpec,
     OralOneCompartmentPK,
@@ -104,10 +105,18 @@ def schedule(
         The doses in time order.
 
     Raises:
-        ValueError: If ``t_end_h`` is infinite and the regimen has neither cycles nor stop.
+        ValueError: If ``t_end_h`` is infinite and the regimen has neither cycles nor stop, or
+            the regimen would give more than :data:`~tumorpde.library.drugs.MAX_DOSES` doses
+            (checked by arithmetic before any dose is built).
     """
     if not math.isfinite(t_end_h) and regimen.cycles is None and regimen.stop is None:
         raise ValueError("an unbounded regimen needs a finite t_end_h (or 'cycles'/'stop')")
+    n = regimen.dose_count(t_end_h, start_h)
+    if n > MAX_DOSES:
+        raise ValueError(
+            f"the regimen gives {n:.3g} doses up to {t_end_h:g} h, above the cap of "
+            f"{MAX_DOSES:.0e} (interval {regimen.interval:g} h); check its interval and units"
+        )
     p = patient or Patient()
     t0 = start_h + regimen.start
     stop = math.inf if regimen.stop is None else start_h + regimen.stop

@@ -383,13 +383,12 @@ class LungShape:
 def _build_lung(organ: Organ, params: MeshParameters, out: Path, res: str) -> dict[str, Any]:
     import gmsh
 
+    from tumorpde.meshing.gmsh_session import gmsh_session
     from tumorpde.meshing.labels import _gmsh_options, _optimize, write_metadata, write_model
 
     t0 = time.perf_counter()
     s = LungShape()
-    gmsh.initialize(readConfigFiles=False)
-    try:
-        gmsh.option.setNumber("General.Terminal", 0)
+    with gmsh_session(terminal=False):
         gmsh.model.add(out.stem)
         occ = gmsh.model.occ
 
@@ -431,8 +430,6 @@ def _build_lung(organ: Organ, params: MeshParameters, out: Path, res: str) -> di
         gmsh.model.mesh.generate(3)
         _optimize(params.optimize_passes)
         fmt = write_model(out)
-    finally:
-        gmsh.finalize()
     from dataclasses import asdict
 
     meta = write_metadata(

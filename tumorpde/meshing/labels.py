@@ -31,6 +31,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tumorpde.meshing.gmsh_session import gmsh_session
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -809,13 +811,10 @@ def labels_to_mesh(
             f"{img.source}: region(s) {lost} vanish at mesh size {params.size:g} mm "
             f"(voxel volume {smallest:g} mm^3); use --size {hint:.2g} or smaller"
         )
-    gmsh.initialize(readConfigFiles=False)
-    try:
+    with gmsh_session():
         gmsh.model.add(name or out.stem)
         surfaces_to_model(order, hole_names, surfaces, diag["parents"], params)
         fmt = write_model(out, binary)
-    finally:
-        gmsh.finalize()
     pars = {k: v for k, v in asdict(params).items()}
     pars.update(
         {
@@ -885,9 +884,7 @@ def import_mesh(
         pts, tets, ttags, tris, ftags, regions, boundaries = _read_meshio(src)
     _check_unique(regions, boundaries)
     pts = np.asarray(pts, dtype=float) * scale
-    gmsh.initialize(readConfigFiles=False)
-    try:
-        gmsh.option.setNumber("General.Terminal", 0)
+    with gmsh_session(terminal=False):
         gmsh.model.add(out.stem)
         ntags = np.arange(1, pts.shape[0] + 1)
         etag = 1
@@ -909,8 +906,6 @@ def import_mesh(
                 etag += sel.shape[0]
                 gmsh.model.addPhysicalGroup(dim, [t], t, name=n)
         fmt = write_model(out, binary)
-    finally:
-        gmsh.finalize()
     return write_metadata(
         out,
         name=out.stem,

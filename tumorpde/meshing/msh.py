@@ -19,10 +19,50 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["MeshArrays", "PhysicalName", "read_msh", "read_physical_names"]
+__all__ = [
+    "MeshArrays",
+    "MshError",
+    "PhysicalName",
+    "check_msh_header",
+    "read_msh",
+    "read_physical_names",
+]
 
 _TRIANGLE = 2  # gmsh element type codes
 _TETRAHEDRON = 4
+
+
+class MshError(ValueError):
+    """A file that is not a readable gmsh ``.msh`` mesh; the message names the file."""
+
+
+def check_msh_header(path: str | Path) -> None:
+    """Check that ``path`` is a file that starts like a gmsh ``.msh`` file.
+
+    Args:
+        path: The file.
+
+    Raises:
+        FileNotFoundError: If it does not exist.
+        MshError: If it is a directory, has another suffix or lacks the ``$MeshFormat`` header.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise MshError(f"{path}: is a directory, not a gmsh .msh file")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such mesh file")
+    if path.suffix.lower() != ".msh":
+        raise MshError(
+            f"{path}: not a gmsh .msh file (suffix {path.suffix or 'none'}); convert other "
+            "formats with 'tumorpde mesh import'"
+        )
+    try:
+        with path.open("rb") as f:
+            head = f.read(64)
+    except OSError as exc:
+        raise MshError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if not head.lstrip().startswith(b"$MeshFormat"):
+        raise MshError(f"{path}: not a gmsh .msh file (no $MeshFormat header)")
 
 
 class PhysicalName(NamedTuple):
@@ -70,14 +110,22 @@ def read_physical_names(path: str | Path) -> list[PhysicalName]:
 
     Raises:
         OSError: If the file cannot be opened.
+        MshError: If the file is not a gmsh file or its ``$PhysicalNames`` section is broken.
     """
+    check_msh_header(path)
     out: list[PhysicalName] = []
     with Path(path).open("rb") as f:
         for raw in f:
             if raw.startswith(b"$PhysicalNames"):
-                for _ in range(int(f.readline())):
-                    dim, tag, name = f.readline().decode().split(maxsplit=2)
-                    out.append(PhysicalName(int(dim), int(tag), name.strip().strip('"')))
+                try:
+                    count = int(f.readline())
+                    for _ in range(count):
+                        dim, tag, name = f.readline().decode().split(maxsplit=2)
+                        out.append(PhysicalName(int(dim), int(tag), name.strip().strip('"')))
+                except ValueError:  # also UnicodeDecodeError
+                    raise MshError(
+                        f"{path}: broken $PhysicalNames section (truncated or not a gmsh file)"
+                    ) from None
                 return out
             if raw.startswith((b"$Nodes", b"$Entities")):
                 break
@@ -96,21 +144,27 @@ def read_msh(path: str | Path) -> MeshArrays:
 
     Raises:
         FileNotFoundError: If the file does not exist.
-        ValueError: If the file has no tetrahedra in a 3D physical group.
+        MshError: If the file is not a gmsh ``.msh`` file, is truncated or corrupt (the message
+            names the file and what gmsh reported), or has no tetrahedra in a 3D physical
+            group.
     """
     import gmsh
     import numpy as np
 
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such mesh file")
+    check_msh_header(path)
     own = not gmsh.isInitialized()
     if own:
         gmsh.initialize(readConfigFiles=False)
     try:
         gmsh.option.setNumber("General.Terminal", 0)
         gmsh.clear()
-        gmsh.open(str(path))
+        try:
+            gmsh.open(str(path))
+        except Exception as exc:  # gmsh raises a bare Exception with its last error
+            raise MshError(
+                f"{path}: cannot read the mesh (truncated or corrupt?): gmsh says {exc}"
+            ) from None
         node_tags, coords, _ = gmsh.model.mesh.getNodes()
         coords = coords.reshape(-1, 3)
         index = np.full(int(node_tags.max()) + 1 if node_tags.size else 1, -1, dtype=np.int64)
@@ -138,7 +192,11 @@ def read_msh(path: str | Path) -> MeshArrays:
         if own:
             gmsh.finalize()
     if not conn[3]:
-        raise ValueError(f"{path}: no tetrahedra in a 3D physical group (no tissue regions)")
+        raise MshError(f"{path}: no tetrahedra in a 3D physical group (no tissue regions)")
+    if not np.isfinite(coords).all():
+        raise MshError(f"{path}: node coordinates are not all finite (corrupt file)")
+    if any((c < 0).any() for c in conn[3] + conn[2]):
+        raise MshError(f"{path}: elements refer to missing nodes (truncated or corrupt file)")
 
     def _cat(arrs: list[np.ndarray], n: int, dtype: Any) -> np.ndarray:
         return np.concatenate(arrs) if arrs else np.empty((0, n) if n else 0, dtype=dtype)

@@ -7,6 +7,7 @@ on every rank in the same order; file writes that are not collective happen on r
 from __future__ import annotations
 
 import csv
+import os
 import sys
 import time
 from pathlib import Path
@@ -45,10 +46,14 @@ class Observer(Protocol):
 class QoIRecorder:
     """Keeps the QoI rows in memory (all ranks) and writes ``qoi.csv`` on rank 0 if given a path.
 
-    The CSV is flushed after every row, so a crashed run keeps the rows it had.
+    The CSV is flushed after every row, so a crashed run keeps the rows it had. With
+    ``continue_after`` (a resumed run) the existing CSV keeps its rows up to that time, later
+    rows (written after the checkpoint, before the interruption) are dropped, and new rows are
+    appended; the in-memory table holds the whole history.
     """
 
-    def __init__(self, path: str | Path | None = None) -> None:
+    def __init__(self, path: str | Path | None = None, continue_after: float | None = None) -> None:
+        self.continue_after = continue_after
         self.path = Path(path) if path is not None else None
         self.rows: list[dict[str, float]] = []
         self._file: Any = None
@@ -74,14 +79,46 @@ class QoIRecorder:
             self._file.flush()
 
     def on_start(self, sim: Simulation) -> None:
-        """Open the CSV (rank 0) and record the initial state."""
+        """Open the CSV (rank 0) and record the initial state (or continue a resumed table)."""
         self._t0 = time.perf_counter()
         self.columns = qoi_columns(sim)
+        if self.continue_after is not None:
+            self._continue(sim, self.continue_after)
+            return
         if self.path is not None and sim.comm.rank == 0:
             self._file = self.path.open("w", newline="")
             self._writer = csv.DictWriter(self._file, fieldnames=self.columns)
             self._writer.writeheader()
         self._record(sim, None)
+
+    def _continue(self, sim: Simulation, t: float) -> None:
+        """Keep the rows up to ``t`` of the existing CSV and append from there (collective)."""
+        kept: list[dict[str, float]] = []
+        if sim.comm.rank == 0 and self.path is not None and self.path.is_file():
+            with self.path.open(newline="") as f:
+                for row in csv.DictReader(f):
+                    if list(row) != self.columns:
+                        break  # another case's table: start afresh below
+                    if float(row["t_h"]) > t * (1 + 1e-12) + 1e-12:
+                        break
+                    kept.append({k: float(v) for k, v in row.items()})
+        kept = sim.comm.bcast(kept, root=0)
+        self.rows = kept
+        if self.path is not None and sim.comm.rank == 0:
+            # the kept rows go to a new file that replaces the old one atomically
+            tmp = self.path.with_name(f".{self.path.name}.resume")
+            with tmp.open("w", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=self.columns)
+                w.writeheader()
+                for row in kept:
+                    w.writerow({k: f"{v:.12g}" for k, v in row.items()})
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+            self._file = self.path.open("a", newline="")
+            self._writer = csv.DictWriter(self._file, fieldnames=self.columns)
+        if not kept:
+            self._record(sim, None)
 
     def on_step(self, sim: Simulation, info: StepInfo) -> None:
         """Record one row."""
@@ -106,12 +143,17 @@ class FieldOutput:
         outdir: The run directory.
         fmt: ``"xdmf"`` or ``"vtx"`` (:class:`tumorpde.output.fields.FieldWriter`).
         names: The fields to write (species and derived).
+        stem: File name stem; a resumed run writes a new segment (``fields.r1``, ...) that
+            starts with the state it resumed from.
     """
 
-    def __init__(self, outdir: str | Path, fmt: str, names: list[str]) -> None:
+    def __init__(
+        self, outdir: str | Path, fmt: str, names: list[str], stem: str = "fields"
+    ) -> None:
         self.outdir = Path(outdir)
         self.fmt = fmt
         self.names = names
+        self.stem = stem
         self.writer: FieldWriter | None = None
 
     @property
@@ -120,11 +162,11 @@ class FieldOutput:
         return self.writer.seconds if self.writer is not None else 0.0
 
     def on_start(self, sim: Simulation) -> None:
-        """Open the file and write the initial fields."""
+        """Open the file and write the fields at the start time."""
         funcs = [sim.output_function(n) for n in self.names]
-        self.writer = FieldWriter(self.outdir, self.fmt, sim.domain, funcs)
+        self.writer = FieldWriter(self.outdir, self.fmt, sim.domain, funcs, stem=self.stem)
         sim.update_derived()
-        self.writer.write(0.0)
+        self.writer.write(sim.state.t)
 
     def on_step(self, sim: Simulation, info: StepInfo) -> None:
         """Write at output times."""
@@ -139,7 +181,8 @@ class FieldOutput:
 
     def files(self) -> list[str]:
         """Names of the files written."""
-        return ["fields.bp"] if self.fmt == "vtx" else ["fields.xdmf", "fields.h5"]
+        s = self.stem
+        return [f"{s}.bp"] if self.fmt == "vtx" else [f"{s}.xdmf", f"{s}.h5"]
 
 
 class Exposure:
@@ -167,8 +210,8 @@ class Exposure:
         self._last = (t, now)
 
     def on_start(self, sim: Simulation) -> None:
-        """Record the initial levels."""
-        if self.columns:
+        """Record the initial levels (a resumed run continues from its restored state)."""
+        if self.columns and not getattr(self, "_resumed", False):
             self._add(sim)
 
     def on_step(self, sim: Simulation, info: StepInfo) -> None:
@@ -182,6 +225,17 @@ class Exposure:
     def values(self) -> dict[str, float]:
         """Integrals so far."""
         return dict(self.auc)
+
+    def state(self) -> dict[str, Any]:
+        """Everything needed to continue the integrals (for checkpoints; JSON-ready)."""
+        return {"auc": dict(self.auc), "last": list(self._last) if self._last else None}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`state` (a resumed run)."""
+        self.auc = {k: float(state["auc"].get(k, 0.0)) for k in self.columns}
+        last = state.get("last")
+        self._last = (float(last[0]), {k: float(v) for k, v in last[1].items()}) if last else None
+        self._resumed = True
 
 
 class Progress:

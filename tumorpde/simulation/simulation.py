@@ -8,6 +8,7 @@ directory. A Simulation owns PETSc objects: use it as a context manager (or call
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -30,8 +31,16 @@ from tumorpde.model import Model, build_model
 from tumorpde.output import rundir
 from tumorpde.output.fields import write_picture
 from tumorpde.output.qoi import QoIs
+from tumorpde.simulation import checkpoint, interrupt
+from tumorpde.simulation.checkpoint import Checkpointer
 from tumorpde.simulation.observers import Exposure, FieldOutput, Observer, Progress, QoIRecorder
-from tumorpde.simulation.stepper import ErrorEstimator, StepInfo, output_times, steps
+from tumorpde.simulation.stepper import (
+    ErrorEstimator,
+    StepFailedError,
+    StepInfo,
+    output_times,
+    steps,
+)
 
 __all__ = ["RunResult", "Simulation", "run"]
 
@@ -101,6 +110,8 @@ class Simulation:
             self.state, self._mass_vector(), self.comm, tc.scheme, tc.tolerance
         )
         self._closed = False
+        self.checkpointer: Checkpointer | None = None
+        self._resume: dict[str, Any] | None = None
         self.update_derived()
         self.timings["setup_s"] = time.perf_counter() - t1
         self.timings["solve_s"] = 0.0
@@ -183,7 +194,9 @@ class Simulation:
         tc = self.config.time
         st = self.state
         breaks = {round(b, 9) for b in self.breakpoints}
-        observers = [self.exposure, *self.observers]
+        observers: list[Observer] = [self.exposure, *self.observers]
+        if self.checkpointer is not None and self.checkpointer not in observers:
+            observers.append(self.checkpointer)
 
         def set_dt(h: float) -> None:
             prev = st.dt_history[0] if st.dt_history else None
@@ -203,30 +216,99 @@ class Simulation:
             if round(t, 9) in breaks:  # a dose: restart the multistep history with BE
                 st.dt_history = []
 
-        for obs in observers:
-            obs.on_start(self)
-        for info in steps(
-            timed_solve,
-            set_dt,
-            accept,
-            st.restore,
-            t_end=tc.t_end,
-            dt=tc.dt,
-            stops=output_times(tc.t_end, tc.output_every),
-            max_retries=tc.max_retries,
-            t0=st.t,
-            breakpoints=self.breakpoints,
-            error=self.error_estimator if tc.adaptive else None,
-            order=2 if tc.scheme == "bdf2" else 1,
-            dt_min=tc.dt_min,
-            dt_max=tc.dt_max,
-        ):
+        resume = self._resume or {}
+        try:
             for obs in observers:
-                obs.on_step(self, info)
-            yield info
-        self.update_derived()
-        for obs in observers:
-            obs.on_finish(self)
+                obs.on_start(self)
+            for info in steps(
+                timed_solve,
+                set_dt,
+                accept,
+                st.restore,
+                t_end=tc.t_end,
+                dt=tc.dt,
+                stops=output_times(tc.t_end, tc.output_every),
+                max_retries=tc.max_retries,
+                t0=st.t,
+                breakpoints=self.breakpoints,
+                error=self.error_estimator if tc.adaptive else None,
+                order=2 if tc.scheme == "bdf2" else 1,
+                dt_min=tc.dt_min,
+                dt_max=tc.dt_max,
+                h0=resume.get("h_next"),
+                step0=int(resume.get("step", 0)),
+            ):
+                for obs in observers:
+                    obs.on_step(self, info)
+                signame = self._interrupt_requested()
+                if signame is not None:
+                    if self.checkpointer is not None:
+                        self.checkpointer.write_now(self, info, signame)
+                    raise interrupt.Interrupted(signame, info.t, info.step)
+                yield info
+            self.update_derived()
+        finally:
+            for obs in observers:  # closes the files also on failure or interruption
+                obs.on_finish(self)
+
+    def _interrupt_requested(self) -> str | None:
+        """The signal any rank received since the handlers were installed (collective)."""
+        from mpi4py import MPI
+
+        name = interrupt.requested()
+        code = int(signal.Signals[name]) if name else 0
+        code = self.comm.allreduce(code, op=MPI.MAX)
+        return signal.Signals(code).name if code else None
+
+    # ------------------------------------------------------------------ checkpoints
+    def enable_checkpoints(
+        self,
+        directory: str | Path,
+        *,
+        every_steps: int = 0,
+        every_minutes: float = 0.0,
+        at_outputs: bool = True,
+        keep: int = 2,
+    ) -> Checkpointer:
+        """Write checkpoints into ``directory`` while stepping (see :class:`Checkpointer`)."""
+        self.checkpointer = Checkpointer(
+            directory,
+            every_steps=every_steps,
+            every_minutes=every_minutes,
+            at_outputs=at_outputs,
+            keep=keep,
+        )
+        return self.checkpointer
+
+    def resume_from(self, path: str | Path) -> dict[str, Any]:
+        """Continue a checkpointed run of this case: fields, history, step size, AUCs.
+
+        Collective; the checkpoint may come from another number of ranks. The next
+        :meth:`steps` continues after the checkpoint's step exactly as the uninterrupted run
+        would have.
+
+        Returns:
+            The checkpoint's metadata.
+        """
+        meta = checkpoint.restore(self, path)
+        self._resume = {"h_next": meta["h_next"], "step": meta["step"]}
+        return meta
+
+    def branch_from(self, path: str | Path) -> dict[str, Any]:
+        """Start this case from the fields of another run's checkpoint (a therapy branch).
+
+        The species both cases have take the checkpoint's values; the others (e.g. the drugs
+        of a treatment arm) keep their initial values; time starts at the checkpoint's time
+        with a fresh step history.
+
+        Returns:
+            The checkpoint's metadata.
+        """
+        _, meta = checkpoint.read(path)
+        shared = [s for s in self.state.names if s in meta["species"]]
+        meta = checkpoint.restore(self, path, species=shared, state=False)
+        self._resume = None
+        return meta
 
     # ------------------------------------------------------------------ full run
     def run(
@@ -236,58 +318,194 @@ class Simulation:
         overwrite: bool = False,
         case_text: str | None = None,
         progress: bool = True,
+        resume: bool = False,
+        branch_from: str | Path | None = None,
     ) -> RunResult:
         """Run to the end, writing a run directory if ``outdir`` is given.
+
+        With a run directory, checkpoints go to ``outdir/checkpoints`` as ``output.checkpoint``
+        says (every N steps, every M minutes, at output times, at SIGTERM/SIGINT).
 
         Args:
             outdir: Run directory (created; see :mod:`tumorpde.output.rundir` for the layout).
             overwrite: Replace an earlier tumorpde run in ``outdir``.
             case_text: The case file's text, copied to ``case.toml``.
             progress: Print progress lines on rank 0.
+            resume: Continue the run in ``outdir`` from its newest valid checkpoint (from the
+                start if it has none; a complete run is returned as it is). ``qoi.csv`` keeps
+                its rows up to the checkpoint and goes on; fields continue in a new segment
+                ``fields.r<k>.xdmf`` that starts at the checkpoint's time.
+            branch_from: A checkpoint file of another run: start this case from its fields at
+                its time (a therapy arm branched from a grown tumor).
 
         Returns:
             The QoI table, the manifest and the written files.
         """
         t_start = time.perf_counter()
-        out = rundir.prepare(outdir, overwrite, self.comm, self.config.name)
-        recorder = QoIRecorder(out / "qoi.csv" if out else None)
+        if resume and outdir is not None:
+            done = self._completed(Path(outdir))
+            if done is not None:
+                return done
+        rd = self._open_run_dir(outdir, overwrite, resume) if outdir is not None else None
+        out = rd.path if rd is not None else None
+        stem, after, resumed = "fields", None, None
+        ck = self.config.output.checkpoint
+        if out is not None and ck.enabled:
+            self.enable_checkpoints(
+                out / "checkpoints",
+                every_steps=ck.every_steps,
+                every_minutes=ck.every_minutes,
+                at_outputs=ck.at_outputs,
+                keep=ck.keep,
+            )
+        if resume and out is not None:
+            path = checkpoint.latest(out / "checkpoints", self.comm)
+            if path is not None:
+                meta = self.resume_from(path)
+                after = float(meta["t"])
+                stem = self._next_segment(out)
+                resumed = {"checkpoint": path.name, "t_h": after, "step": meta["step"]}
+                if rd is not None:
+                    history = list(rd.record.get("resumed", []))
+                    if history:
+                        history[-1] = {**history[-1], **resumed, "ranks": self.comm.size}
+                    rd.update(resumed=history)
+        if branch_from is not None:
+            meta = self.branch_from(branch_from)
+            if rd is not None:
+                rd.update(branched_from={"checkpoint": str(branch_from), "t_h": meta["t"]})
+        recorder = QoIRecorder(out / "qoi.csv" if out else None, continue_after=after)
         observers: list[Observer] = [recorder]
+        if self.checkpointer is not None:
+            observers.append(self.checkpointer)  # after the QoI row, before the fields
         writer = None
         if out is not None:
-            writer = FieldOutput(out, self.config.output.format, self.output_names())
+            writer = FieldOutput(out, self.config.output.format, self.output_names(), stem)
             observers.append(writer)
-            if case_text is not None and self.comm.rank == 0:
-                (out / "case.toml").write_text(case_text)
         if progress:
             observers.append(Progress())
         saved = self.observers
-        self.observers = saved + observers
         try:
+            if rd is not None:
+                self._write_case_files(rd, case_text)
+            self.observers = saved + observers
             for _ in self.steps():
                 pass
+            self.observers = saved
+            files: dict[str, str] = {}
+            if out is not None:
+                assert writer is not None
+                files["qoi"] = str(out / "qoi.csv")
+                files["fields"] = str(out / writer.files()[0])
+                if stem != "fields":  # resumed: the first segment, then the continuations
+                    files["fields"] = str(out / f"fields.{writer.files()[0].rsplit('.', 1)[1]}")
+                    segs = sorted(out.glob(f"fields.r[0-9]*.{files['fields'].rsplit('.', 1)[1]}"))
+                    files["field_segments"] = ", ".join(str(p) for p in segs)
+                files["resolved"] = str(out / rundir.RESOLVED)
+                self.timings["output_s"] = writer.seconds
+                if writer.writer is not None:
+                    self.timings["output_per_time_s"] = writer.writer.cost_per_output()
+                if self.config.output.picture:
+                    t0 = time.perf_counter()
+                    png = self.picture(out / "final.png")
+                    self.timings["picture_s"] = time.perf_counter() - t0
+                    if png is not None:
+                        files["picture"] = str(png)
+            self.timings["total_s"] = time.perf_counter() - t_start + self.timings["mesh_s"]
+            self.timings["total_s"] += self.timings["setup_s"]
+            manifest = self.manifest(recorder, files)
+            if rd is not None:
+                assert out is not None
+                files["manifest"] = str(out / rundir.MANIFEST)
+                manifest["files"] = files
+                manifest = rd.finish(manifest)
+            self.comm.barrier()
+        except interrupt.Interrupted as exc:  # raised on every rank together
+            if rd is not None:
+                rd.mark("interrupted", reason=exc.signal_name, t=exc.t, step=exc.step)
+                self.comm.barrier()  # every rank returns after the manifest says so
+            raise
+        except BaseException as exc:
+            # Rank-local work, except for the errors every rank raises together: the ranks may
+            # not agree on other errors, so no collective call for those.
+            if rd is not None:
+                last = recorder.rows[-1] if recorder.rows else {}
+                t_last, step_last = last.get("t_h"), last.get("step")
+                rd.mark_exception(
+                    exc,
+                    t=t_last,
+                    step=int(step_last) if step_last is not None else None,
+                )
+                if isinstance(exc, StepFailedError | rundir.OutputWriteError):
+                    self.comm.barrier()
+            raise
         finally:
             self.observers = saved
-        files: dict[str, str] = {}
-        if out is not None:
-            assert writer is not None
-            files["qoi"] = str(out / "qoi.csv")
-            files["fields"] = str(out / writer.files()[0])
-            self.timings["output_s"] = writer.seconds
-            if self.config.output.picture:
-                t0 = time.perf_counter()
-                png = self.picture(out / "final.png")
-                self.timings["picture_s"] = time.perf_counter() - t0
-                if png is not None:
-                    files["picture"] = str(png)
-        self.timings["total_s"] = time.perf_counter() - t_start + self.timings["mesh_s"]
-        self.timings["total_s"] += self.timings["setup_s"]
-        manifest = self.manifest(recorder, files)
-        if out is not None and self.comm.rank == 0:
-            files["manifest"] = str(out / rundir.MANIFEST)
-            manifest["files"] = files
-            rundir.write_json_atomic(out / rundir.MANIFEST, manifest)
-        self.comm.barrier()
+            if rd is not None:
+                rd.close()
         return RunResult(outdir=out, qoi=recorder.table(), manifest=manifest, files=files)
+
+    def _open_run_dir(
+        self, outdir: str | Path, overwrite: bool, resume: bool = False
+    ) -> rundir.RunDir:
+        """Lock and prepare the run directory, recording how the run was started (collective)."""
+        info = rundir.provenance(self.config, comm=self.comm) if self.comm.rank == 0 else None
+        info = self.comm.bcast(info, root=0)
+        return rundir.RunDir.open(
+            outdir,
+            overwrite=overwrite,
+            comm=self.comm,
+            case=self.config.name,
+            info=info,
+            resume=resume,
+        )
+
+    def _completed(self, out: Path) -> RunResult | None:
+        """The result of a complete run in ``out`` (nothing to resume), else None (collective)."""
+        import csv
+        import json
+
+        found = None
+        if self.comm.rank == 0:
+            try:
+                manifest = json.loads((out / rundir.MANIFEST).read_text())
+                same = manifest.get("case") == self.config.name
+                if manifest.get("status") == "complete" and same:
+                    with (out / "qoi.csv").open(newline="") as f:
+                        rows = [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
+                    found = (manifest, rows)
+            except (OSError, ValueError):
+                found = None
+        found = self.comm.bcast(found, root=0)
+        if found is None:
+            return None
+        manifest, rows = found
+        qoi = {k: np.array([r[k] for r in rows]) for k in (rows[0] if rows else {})}
+        return RunResult(outdir=out, qoi=qoi, manifest=manifest, files=manifest.get("files", {}))
+
+    def _next_segment(self, out: Path) -> str:
+        """Stem of the next field-file segment of a resumed run (``fields.r1``, ...)."""
+        k = 0
+        if self.comm.rank == 0:
+            k = 1
+            while any(out.glob(f"fields.r{k}.*")):
+                k += 1
+        k = self.comm.bcast(k, root=0)
+        return f"fields.r{k}"
+
+    def _write_case_files(self, rd: rundir.RunDir, case_text: str | None) -> None:
+        """``case.toml`` (as given) and ``resolved.toml`` (rank 0; errors reach every rank)."""
+        err = None
+        if rd.is_root:
+            try:
+                if case_text is not None:
+                    rd.write_text("case.toml", case_text)
+                rd.write_text(rundir.RESOLVED, rundir.resolved_toml(self.config))
+            except OSError as exc:
+                err = (exc.errno, exc.strerror or str(exc), str(exc.filename or rd.path))
+        err = self.comm.bcast(err, root=0)
+        if err is not None:
+            raise rundir.OutputWriteError(*err)
 
     def manifest(self, recorder: QoIRecorder, files: dict[str, str]) -> dict[str, Any]:
         """Provenance record of the run (identical on all ranks)."""

@@ -53,6 +53,7 @@ class StepInfo:
     is_last: bool
     error: float = float("nan")
     rejected_error: int = 0
+    h_next: float = float("nan")
 
 
 def output_times(t_end: float, every: float | None) -> list[float]:
@@ -83,6 +84,8 @@ def steps(
     order: int = 1,
     dt_min: float = 0.0,
     dt_max: float | None = None,
+    h0: float | None = None,
+    step0: int = 0,
 ) -> Iterator[StepInfo]:
     """Advance from ``t0`` to ``t_end``, yielding each accepted step.
 
@@ -104,6 +107,9 @@ def steps(
         order: Order of the time scheme (for the step-size controller).
         dt_min: Smallest step the controller may choose (error rejections stop there).
         dt_max: Largest step (default: ``dt`` without control, unbounded with it).
+        h0: Size of the first step tried (default ``dt``); a resumed run passes the
+            ``h_next`` of the step it resumes after.
+        step0: Number of the last step already taken (a resumed run continues the count).
 
     Yields:
         Information about each accepted step.
@@ -111,7 +117,7 @@ def steps(
     Raises:
         StepFailedError: If a step's Newton solve fails ``max_retries + 1`` times in a row.
     """
-    t, step, h = t0, 0, dt
+    t, step, h = t0, step0, (dt if h0 is None else h0)
     outputs = [s for s in sorted(stops) if s > t0 * (1 + 1e-14)]
     if not outputs or outputs[-1] < t_end:
         outputs.append(t_end)
@@ -175,6 +181,7 @@ def steps(
             is_last=t >= t_end - eps,
             error=float("nan") if err is None else float(err),
             rejected_error=rejected_error,
+            h_next=h,
         )
 
 

@@ -20,8 +20,14 @@ from typing import Any
 import numpy as np
 
 from tumorpde.config import CaseConfig
+from tumorpde.output.rundir import (
+    OutputDirError,
+    check_new_file,
+    check_not_live,
+    prepare_run_dir,
+)
 
-__all__ = ["arm_config", "default_arms", "run_comparison", "summarize"]
+__all__ = ["arm_config", "check_outputs", "default_arms", "run_comparison", "summarize"]
 
 
 def default_arms(cfg: CaseConfig) -> dict[str, list[str]]:
@@ -97,12 +103,16 @@ def run_comparison(
         outdir: Directory for the arm run directories and the comparison files.
         arms: Arm name -> drugs; default :func:`default_arms`.
         comm: Communicator (default ``MPI.COMM_WORLD``).
-        overwrite: Replace earlier runs in the arm directories.
+        overwrite: Replace earlier comparison files and arm runs (which must be tumorpde runs
+            that are not live); without it, existing ones are refused before anything runs.
         case_text: The case file's text (copied into each run directory).
         progress: Print per-step progress of each arm.
 
     Returns:
         ``{"rows": [...], "files": {...}, "qoi": {arm: table}}`` (same on all ranks).
+
+    Raises:
+        OutputDirError: On every rank, if a file or arm directory is in the way.
     """
     from mpi4py import MPI
 
@@ -111,9 +121,16 @@ def run_comparison(
     comm = comm if comm is not None else MPI.COMM_WORLD
     arms = arms or default_arms(cfg)
     out = Path(outdir)
+    err = None
     if comm.rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
-    comm.barrier()
+        try:
+            check_outputs(out, list(arms), overwrite=overwrite)
+            out.mkdir(parents=True, exist_ok=True)
+        except (OSError, OutputDirError) as exc:
+            err = str(exc)
+    err = comm.bcast(err, root=0)
+    if err is not None:
+        raise OutputDirError(err)
     tables: dict[str, dict[str, np.ndarray]] = {}
     rows = []
     control = None
@@ -141,6 +158,40 @@ def run_comparison(
         files = _write(out, rows, tables, cfg)
     files = comm.bcast(files, root=0)
     return {"rows": rows, "files": files, "qoi": tables}
+
+
+#: The files :func:`run_comparison` writes besides the arm run directories.
+COMPARISON_FILES = (
+    "comparison.csv",
+    "comparison.md",
+    "comparison.json",
+    "burden.png",
+    "exposure.png",
+    "occupancy.png",
+)
+
+
+def check_outputs(out: Path, arms: Sequence[str], *, overwrite: bool) -> None:
+    """Refuse to replace comparison files or arm runs unless ``overwrite`` (nothing written).
+
+    With ``overwrite`` every existing arm directory must hold a tumorpde run that is not live.
+
+    Raises:
+        OutputDirError: Naming the first file or directory that is in the way.
+    """
+    if out.exists() and not out.is_dir():
+        raise OutputDirError(f"output path {out} exists and is not a directory")
+    for name in COMPARISON_FILES:
+        check_new_file(out / name, overwrite=overwrite, what="comparison file")
+    for arm in arms:
+        d = out / arm
+        if d.exists() and not overwrite:
+            raise OutputDirError(
+                f"arm run directory {d} exists; pass --overwrite to replace it, or another -o"
+            )
+        if d.is_dir():
+            prepare_run_dir(d, overwrite=True)  # a tumorpde run, or refused
+            check_not_live(d)  # refused here, before any arm runs
 
 
 def _write(

@@ -186,6 +186,8 @@ def test_every_command_is_registered():
         "drug",
         "params",
         "compare",
+        "schema",
+        "rerun",
     ]
 
 

@@ -54,7 +54,7 @@ def test_unknown_key_in_tagged_union():
         ("tumor", {"motility": -0.1}, "tumor.motility", "greater than or equal to 0"),
         ("time", {"dt": 0.0}, "time.dt", "greater than 0"),
         ("time", {"dt": "-1 h"}, "time.dt", "greater than 0"),
-        ("time", {"dt": "10 h", "t_end": "5 h"}, "time", "must not exceed t_end"),
+        ("time", {"dt": "10 h", "t_end": "5 h"}, "time.dt", "must not exceed t_end"),
         ("receptor", {"k_on": "1e6 1/s"}, "receptor.k_on", "expected a second_order_rate"),
         ("receptor", {"k_on": "fast"}, "receptor.k_on", "cannot parse"),
         ("tumor", {"proliferation_rate": [1]}, "tumor.proliferation_rate", "expected a rate"),

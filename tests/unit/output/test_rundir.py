@@ -28,7 +28,10 @@ def test_non_empty_directory_needs_overwrite_and_a_manifest(tmp_path):
         prepare_run_dir(run, overwrite=False)
     with pytest.raises(OutputDirError, match="refusing"):
         prepare_run_dir(run, overwrite=True)  # no manifest: not a tumorpde run
-    write_json_atomic(run / MANIFEST, {"status": "complete"})
+    write_json_atomic(run / MANIFEST, {"status": "complete"})  # not tumorpde's: refused
+    with pytest.raises(OutputDirError, match="not written by tumorpde"):
+        prepare_run_dir(run, overwrite=True)
+    write_json_atomic(run / MANIFEST, {"tumorpde": "0.1.0", "status": "complete", "case": "c"})
     assert prepare_run_dir(run, overwrite=True) == run.resolve()
 
 
