@@ -2,9 +2,12 @@
 
 One uninterrupted reference run, then a faulty run of the same case: it is launched as
 ``mpiexec -n R tumorpde run CASE -o OUT`` (the first time) or ``... --resume`` (afterwards) in
-its own process group, and after a random delay (seeded; between ~1 s and the expected remaining
-run time) the whole group gets SIGKILL or SIGTERM (``os.killpg``). ``R`` alternates over
-``--ranks``, so every resume runs on a different rank count than the launch that was killed.
+its own process group, and the whole group gets SIGKILL or SIGTERM (``os.killpg``) at a random
+moment (seeded): one launch in five during start-up (0.5 s to the reference's start-up time:
+import, lock, mesh, JIT, checkpoint read), the others mid-run, 0-0.4 s after the run passed a
+random point between 2 % and 50 % of what is left of it (so every fault lands before the end,
+whatever the speed of the rank count). Both signals occur on every rank count. ``R`` alternates
+over ``--ranks``, so every resume runs on a different rank count than the launch that was killed.
 After ``--faults`` faults the last launch runs to the end. A launch that neither ends nor dies
 within the hang guard fails the benchmark.
 
@@ -169,10 +172,44 @@ def _progress(out: Path, t_end: float) -> float:
     return min(1.0, rows[-1]["t_h"] / t_end) if rows else 0.0
 
 
+def _last_t(qoi: Path) -> float:
+    """Time of the last complete row of a ``qoi.csv`` being written (-1 if none)."""
+    try:
+        lines = qoi.read_bytes().splitlines()
+    except OSError:
+        return -1.0
+    for line in reversed(lines[1:]):
+        parts = line.split(b",")
+        if len(parts) > 2:
+            try:
+                return float(parts[1])
+            except ValueError:
+                continue
+    return -1.0
+
+
+def _wait_for_t(proc: subprocess.Popen, qoi: Path, t: float, deadline: float) -> None:
+    """Return once ``qoi`` has a row at time >= ``t``, ``proc`` ended or ``deadline`` passed."""
+    while time.monotonic() < deadline and proc.poll() is None:
+        if _last_t(qoi) >= t:
+            return
+        time.sleep(0.02)
+
+
 def launch(
-    cmd: list[str], log: Path, *, kill_after: float | None, sig: int, hang_s: float
+    cmd: list[str],
+    log: Path,
+    *,
+    kill_after: float | None,
+    sig: int,
+    hang_s: float,
+    kill_at_t: float | None = None,
+    qoi: Path | None = None,
 ) -> dict[str, Any]:
-    """Run ``cmd`` in its own process group; signal the group after ``kill_after`` seconds.
+    """Run ``cmd`` in its own process group and signal the group mid-run.
+
+    The signal goes ``kill_after`` seconds after the launch or, with ``kill_at_t``, that many
+    seconds after ``qoi`` first has a row at time >= ``kill_at_t``.
 
     Returns a record: exit code, whether the signal was sent, wall time, whether it hung,
     processes of the group left alive after the launcher exited.
@@ -184,6 +221,8 @@ def launch(
     rec: dict[str, Any] = {"sent": None, "hung": False}
     deadline = t0 + hang_s
     try:
+        if kill_at_t is not None and qoi is not None:
+            _wait_for_t(proc, qoi, kill_at_t, deadline)
         if kill_after is not None:
             try:
                 proc.wait(timeout=kill_after)
@@ -388,13 +427,19 @@ def main(argv: list[str] | None = None) -> int:
         r = ranks[i % len(ranks)]
         frac = _progress(run_dir, t_end)
         cmd = _run_cmd(case, run_dir, r, sets, resume=i > 0)
+        kill_at = None
         if i < len(plan):
-            expected = startup_s + solve_s * (1.0 - frac)
-            delay = rng.uniform(1.0, max(1.5, 0.7 * expected))
             sig = plan[i][1]
+            if rng.random() < 0.2:  # during start-up: import, lock, mesh, JIT, checkpoint read
+                delay = rng.uniform(0.5, max(1.0, startup_s))
+            else:  # mid-run: once the run passed a random point of what is left, then a bit
+                kill_at = t_end * (frac + rng.uniform(0.02, 0.5) * (1.0 - frac))
+                delay = rng.uniform(0.0, 0.4)
         else:
             delay, sig = None, 0
-        rec = launch(cmd, logs / f"launch{i:02d}.log", kill_after=delay, sig=sig, hang_s=hang_s)
+        rec = launch(cmd, logs / f"launch{i:02d}.log", kill_after=delay, sig=sig, hang_s=hang_s,
+                     kill_at_t=kill_at, qoi=run_dir / "qoi.csv")
+        rec["kill_at_t_h"] = kill_at
         man = _read_manifest(run_dir)
         rec.update(
             launch=i,
@@ -569,8 +614,9 @@ def main(argv: list[str] | None = None) -> int:
         ("resumes", str(doc["resumes"])),
         ("final status", str(man.get("status"))),
         ("qoi rows / gaps", f"{qoi['rows']} / {qoi['gaps']}"),
-        ("output times found / expected / twice", f"{len(times)} / {len(ref_times)} / "
-         f"{len(duplicated)}"),
+        ("output times found / expected / twice", f"{len(ref_times) - len(missing)} / "
+         f"{len(ref_times)} / {len(duplicated)}"),
+        ("resume-segment start frames", str(len(segment_starts))),
         ("field segments", ", ".join(doc["field_segments"])),
         ("data lost", str(data_lost)),
         ("final QoIs max rel. diff vs reference",

@@ -501,3 +501,35 @@ def test_ctrl_c_on_a_msh_case_reaches_python(tmp_path):
     assert m["status"] == "interrupted" and "SIGINT" in m["reason"], text[-2000:]
     assert m["mesh_file"]["sha256"] and len(m["mesh_file"]["sha256"]) == 64
     _check_readable(out)
+
+
+def test_restart_from_branches_an_arm_at_an_output_time(shared_tmp, comm):
+    """A therapy arm branched from the untreated run at day 1: same tumor, drug from zero."""
+    from helpers import REPO
+
+    base = REPO / "benchmarks" / "cases" / "her2_brain_therapy.toml"
+    sets = ["--set", "time.t_end='2 day'", "--set", "time.output_every='1 day'"]
+    sets += ["--set", "output.picture=false", "--set", "output.fields=['tumor']"]
+    grown = shared_tmp / "grown"
+    arm = shared_tmp / "arm"
+    common = ["--set", "compare.arms={}"]
+    # the untreated run: the therapy case with its treatments removed through --set
+    untreated = ["--set", "therapy.treatments=[]"]
+    assert main(["run", str(base), "-o", str(grown), *sets, *common, *untreated]) == 0
+    code = main(["run", str(base), "-o", str(arm), *sets, "--restart-from", str(grown),
+                 "--at", "1 day"])
+    assert code == 0
+    m = manifest(arm)
+    assert m["status"] == "complete" and m["branched_from"]["t_h"] == 24.0
+    rows = list(csv.DictReader((arm / "qoi.csv").open()))
+    ref = list(csv.DictReader((grown / "qoi.csv").open()))
+    assert float(rows[0]["t_h"]) == 24.0 and float(rows[-1]["t_h"]) == 48.0
+    at_branch = next(r for r in ref if float(r["t_h"]) == 24.0)
+    assert float(rows[0]["tumor_burden_mm3"]) == pytest.approx(
+        float(at_branch["tumor_burden_mm3"]), rel=1e-12
+    )
+    assert float(rows[0]["trastuzumab_mean_nM"]) == 0.0  # the drug starts from zero
+    # a time without a checkpoint names the times that have one
+    bad = main(["run", str(base), "-o", str(shared_tmp / "bad"), *sets,
+                "--restart-from", str(grown), "--at", "30 h"])
+    assert bad == 2
