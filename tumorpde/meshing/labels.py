@@ -157,6 +157,40 @@ def read_label_image(
     src = str(path)
     if not path.is_file():
         raise MeshingError(f"{path}: label image not found")
+    try:
+        data, affine, spacing = _read_label_data(path, spacing)
+    except MeshingError:
+        raise
+    except Exception as exc:  # nibabel, pynrrd and numpy raise many kinds on damaged files
+        raise MeshingError(
+            f"{path}: cannot read the label image ({type(exc).__name__}: {exc})"
+        ) from None
+    data = np.squeeze(np.asarray(data))
+    if data.ndim != 3:
+        raise MeshingError(f"{path}: expected a 3D label volume, got shape {data.shape}")
+    if data.dtype.kind == "f":
+        if not np.all(np.isfinite(data)) or not np.all(data == np.round(data)):
+            raise MeshingError(f"{path}: label image has non-integer values (not a label map)")
+        data = data.astype(np.int64)
+    elif data.dtype.kind not in "iub":
+        raise MeshingError(f"{path}: label image has unsupported data type {data.dtype}")
+    if spacing is not None:
+        sp = _parse_spacing(spacing, src)
+        cols = affine[:3, :3] / np.linalg.norm(affine[:3, :3], axis=0)
+        affine[:3, :3] = cols * np.asarray(sp)
+    img = LabelImage(np.ascontiguousarray(data.astype(np.int32)), affine, src)
+    if not img.labels():
+        raise MeshingError(f"{path}: image has no labels (every voxel is 0)")
+    return img
+
+
+def _read_label_data(
+    path: Path, spacing: str | tuple[float, ...] | None
+) -> tuple[Any, Any, str | tuple[float, ...] | None]:
+    """Voxel data, voxel-to-mm affine and the spacing still to apply, by file format."""
+    import numpy as np
+
+    src = str(path)
     name = path.name.lower()
     if name.endswith(".npy"):
         data = np.load(path)
@@ -194,23 +228,7 @@ def read_label_image(
             f"{path}: unknown label-image format (use .nii, .nii.gz, .nrrd, .nhdr, .inr, "
             ".inr.gz or .npy)"
         )
-    data = np.squeeze(np.asarray(data))
-    if data.ndim != 3:
-        raise MeshingError(f"{path}: expected a 3D label volume, got shape {data.shape}")
-    if data.dtype.kind == "f":
-        if not np.all(np.isfinite(data)) or not np.all(data == np.round(data)):
-            raise MeshingError(f"{path}: label image has non-integer values (not a label map)")
-        data = data.astype(np.int64)
-    elif data.dtype.kind not in "iub":
-        raise MeshingError(f"{path}: label image has unsupported data type {data.dtype}")
-    if spacing is not None:
-        sp = _parse_spacing(spacing, src)
-        cols = affine[:3, :3] / np.linalg.norm(affine[:3, :3], axis=0)
-        affine[:3, :3] = cols * np.asarray(sp)
-    img = LabelImage(np.ascontiguousarray(data.astype(np.int32)), affine, src)
-    if not img.labels():
-        raise MeshingError(f"{path}: image has no labels (every voxel is 0)")
-    return img
+    return data, affine, spacing
 
 
 def parse_labels(text: str, option: str = "--labels") -> dict[int, str]:
