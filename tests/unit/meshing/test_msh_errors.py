@@ -46,3 +46,18 @@ def test_mesh_info_exits_2(broken, name, capsys):
     assert main(["mesh", "info", str(broken / name)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "Traceback" not in err
+
+
+@pytest.mark.parametrize("name", ["g.nii.gz", "g.nii", "g.nrrd", "g.npy"])
+def test_damaged_label_images_are_clear_errors(tmp_path, capsys, name):
+    from tumorpde.cli import main
+
+    image = tmp_path / name
+    image.write_bytes(b"\x93NUMPY garbage " * 20 if name.endswith(".npy") else b"garbage" * 50)
+    out = tmp_path / "out.msh"
+    code = main(["mesh", "from-labels", str(image), "--labels", "1=a", "--spacing", "1",
+                 "-o", str(out)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert name in err and "cannot read the label image" in err and "Traceback" not in err
+    assert not out.exists()
