@@ -19,7 +19,7 @@ from tumorpde.config import ConfigError
 __all__ = ["build_parser", "main"]
 
 #: Commands that run collectively under ``mpiexec`` (their errors are printed by rank 0 only).
-_MPI_COMMANDS = ("run", "compare")
+_MPI_COMMANDS = ("run", "compare", "batch", "sensitivity")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     Returns:
         The ``tumorpde`` parser; each command sets ``func`` (namespace -> exit code).
     """
-    from tumorpde.cli import bench, compare, drug, mesh, params, rerun, run, schema, verify
+    from tumorpde.cli import batch, bench, compare, drug, mesh, params, rerun, run, schema, verify
 
     p = argparse.ArgumentParser(
         prog="tumorpde",
@@ -36,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"tumorpde {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    for mod in (run, verify, bench, mesh, drug, params, compare, schema, rerun):  # +validate, info
+    # run also registers validate and info, batch also sensitivity
+    for mod in (run, verify, bench, mesh, drug, params, compare, schema, rerun, batch):
         mod.register(sub)
     return p
 

@@ -188,6 +188,8 @@ def test_every_command_is_registered():
         "compare",
         "schema",
         "rerun",
+        "batch",
+        "sensitivity",
     ]
 
 
