@@ -188,3 +188,51 @@ def test_interrupted_and_half_written_runs_are_resumed(shared_tmp, comm):
     ma = json.loads((out / "runs" / a.id / "manifest.json").read_text())
     assert ma["status"] == "complete" and ma.get("resumed")
     assert not (out / "runs" / b.id / "junk").exists()
+
+
+COHORT_SWEEP = """
+base = "case.toml"
+name = "tiny_cohort"
+control = "ctl"
+[[vary]]
+param = "tumor.motility"
+values = ["0.05 mm^2/day", "0.2 mm^2/day"]
+[arms.ctl]
+[arms.slow]
+"tumor.proliferation_rate" = "0.01 1/day"
+"""
+
+
+def test_batch_cohort_and_plots(shared_tmp, comm):
+    from tumorpde.studies.batch_plots import write_batch_plots
+    from tumorpde.studies.cohort import batch_cohort
+
+    if comm.rank == 0:
+        case = box_case(
+            time={"t_end": "1 day", "dt": "12 h", "output_every": "1 day"},
+            tumor={"proliferation_rate": "0.5 1/day"},
+            output={"picture": False},
+        )
+        (shared_tmp / "case.toml").write_text(to_toml(case))
+        (shared_tmp / "sweep.toml").write_text(COHORT_SWEEP)
+    comm.barrier()
+    sweep = load_sweep(shared_tmp / "sweep.toml")
+    assert sweep.control_arm() == "ctl"
+    out = shared_tmp / "out"
+    res = run_batch(sweep, out, comm=comm, procs_per_run=1, progress=False)
+    assert res["counts"] == {"complete": 4}
+    if comm.rank != 0:
+        return
+    rows = read_summary(out / "summary.csv")
+    assert len({r["sample"] for r in rows}) == 2  # two points, each in two arms
+    cohort = batch_cohort(sweep, rows, out)
+    (resp,) = cohort["response"]
+    assert resp["arm"] == "slow" and resp["n"] == 2
+    assert 0 < resp["median_ratio"] < 1  # slower growth, smaller tumor than its control
+    assert (out / "cohort.csv").is_file() and (out / "cohort.json").is_file()
+    pytest.importorskip("matplotlib")
+    files, note = write_batch_plots(out, rows, sweep.params, control="ctl", pairs=cohort["pairs"])
+    assert note is None
+    assert set(files) == {"tumor.motility", "heatmap", "response"}
+    for path in files.values():
+        assert Path(path).stat().st_size > 1000 and path.endswith(".png")

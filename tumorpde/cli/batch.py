@@ -36,15 +36,19 @@ def _load(comm: Any, path: Path, builder: Any) -> Any:
     """Build the sweep on rank 0 and broadcast it (or its error, raised on every rank)."""
     from tumorpde.config import ConfigError
 
-    sweep, err = None, None
+    sweep, err, exc_0 = None, None, None
     if comm.rank == 0:
         try:
             sweep = builder()
         except ConfigError as exc:
-            err = exc
+            # an exception with two-argument __init__ does not unpickle: send its parts
+            err, exc_0 = (type(exc), exc.source, exc.problems), exc
     sweep, err = comm.bcast((sweep, err), root=0)
     if err is not None:
-        raise err
+        if exc_0 is not None:
+            raise exc_0
+        cls, source, problems = err
+        raise cls(source, problems)
     return sweep
 
 
@@ -110,7 +114,44 @@ def _cmd_batch(args: argparse.Namespace) -> int:
                 print(f"  {r.id}{arm} cost {r.cost:.3g}: {r.values}")
         return 0
     res = _run(args, comm, sweep)
-    return res if isinstance(res, int) else _report(comm, res)
+    if isinstance(res, int):
+        return res
+    rc = _report(comm, res)
+    if comm.rank == 0 and not res["interrupted"]:
+        _analyze(sweep, res["rows"], Path(args.output))
+    return rc
+
+
+def _analyze(sweep: Any, rows: list[dict[str, Any]], out: Path) -> None:
+    """Rank 0, after the batch: the virtual-cohort response and the plots (OUT/plots)."""
+    from tumorpde.studies.batch_plots import write_batch_plots
+    from tumorpde.studies.cohort import batch_cohort, format_response
+
+    cohort: dict[str, Any] = {}
+    try:
+        cohort = batch_cohort(sweep, rows, out)
+    except (OSError, ValueError) as exc:
+        print(f"tumorpde batch: cohort response not written: {exc}")
+    if cohort.get("response"):
+        print("\n" + format_response(cohort["response"], cohort["control"]))
+        for key, path in cohort["files"].items():
+            print(f"  cohort  {key:8s} {path}")
+    elif cohort:
+        print(f"tumorpde batch: no complete treated/untreated ('{cohort['control']}') pair yet")
+    try:
+        files, note = write_batch_plots(
+            out,
+            rows,
+            sweep.params,
+            control=cohort.get("control"),
+            pairs=cohort.get("pairs"),
+        )
+    except (OSError, ValueError) as exc:
+        files, note = {}, f"plots not written: {exc}"
+    if note:
+        print(f"tumorpde batch: {note}")
+    for key, path in files.items():
+        print(f"  plot    {key[:24]:24s} {path}")
 
 
 def _cmd_sensitivity(args: argparse.Namespace) -> int:

@@ -1,14 +1,19 @@
 """``tumorpde compare CASE``: run a case under several therapy arms and compare the outcomes.
 
-Forwards to :func:`tumorpde.studies.compare.run_comparison`; works under ``mpiexec`` (rank 0
-prints). The simulation stack is imported only when the command runs. Existing comparison files
-or arm directories in ``-o`` are refused (exit 2, naming the file) unless ``--overwrite``; a
-failed time step exits 3, an output write error 4.
+Forwards to :func:`tumorpde.studies.compare.run_comparison`, which runs the arms through the
+batch runner; works under ``mpiexec`` (rank 0 prints; ``--procs-per-run K`` runs N // K arms at
+once). The simulation stack is imported only when the command runs. Existing comparison files
+or arm directories in ``-o`` are refused (exit 2, naming the file) unless ``--overwrite`` or
+``--resume`` (keep complete arms, continue the others); an arm that failed (e.g. a failed time
+step) is recorded in the table while the other arms run, and the command exits 3; an output write
+error exits 4; SIGTERM/SIGINT checkpoints the running arms and exits 128 + signal (continue with
+``--resume``).
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +26,7 @@ __all__ = ["register"]
 def _cmd_compare(args: argparse.Namespace) -> int:
     comm = _mpi.install_abort_hook()
     from tumorpde.output.rundir import OutputDirError, OutputWriteError
+    from tumorpde.simulation import interrupt
     from tumorpde.simulation.stepper import StepFailedError
     from tumorpde.studies.compare import default_arms, run_comparison
 
@@ -35,6 +41,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             )
         arms = {a: arms[a] for a in wanted}
     out = args.output or Path("runs") / f"{cfg.name}-compare"
+    interrupt.install()
     try:
         res = run_comparison(
             cfg,
@@ -42,10 +49,12 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             arms=arms,
             comm=comm,
             overwrite=args.overwrite,
+            resume=args.resume,
+            procs_per_run=args.procs_per_run,
             case_text=Path(args.case).read_text(),
             progress=args.progress,
         )
-    except OutputDirError as exc:  # refused before anything ran (or an arm directory)
+    except (OutputDirError, ValueError) as exc:  # refused before anything ran (or an arm directory)
         _mpi.say(comm, f"error: {exc}", err=True)
         return 2
     except StepFailedError as exc:
@@ -54,12 +63,27 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     except OutputWriteError as exc:
         _mpi.say(comm, f"error: {exc}", err=True)
         return 4
+    finally:
+        interrupt.restore()
     if comm.rank == 0:
         print("\narm                      final burden (mm^3)   vs control")
         for r in res["rows"]:
             print(f"{r['arm']:24s} {r['final_burden_mm3']:20.6g} {r['burden_vs_control']:12.4f}")
         for key, path in res["files"].items():
             print(f"  {key:15s} {path}")
+    if res["interrupted"]:
+        _mpi.say(
+            comm,
+            f"tumorpde compare: interrupted ({res['interrupted']}); run it again with --resume "
+            "to continue",
+            err=True,
+        )
+        return 128 + int(signal.Signals[str(res["interrupted"])])
+    if res["failed"]:
+        for r in res["rows"]:
+            if r["status"] != "complete":
+                _mpi.say(comm, f"error: arm {r['arm']} {r['status']}: {r['error']}", err=True)
+        return 3
     return 0
 
 
@@ -81,5 +105,18 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="replace an earlier comparison in -o (its files and tumorpde arm runs)",
     )
-    c.add_argument("--progress", action="store_true", help="print per-step progress")
+    c.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the complete arms of an earlier comparison in -o and continue the others",
+    )
+    c.add_argument(
+        "--procs-per-run",
+        type=int,
+        metavar="K",
+        help="MPI ranks per arm: N ranks run N // K arms at once (default N: one arm at a time)",
+    )
+    c.add_argument(
+        "--progress", action="store_true", help="print a line per finished arm while running"
+    )
     c.set_defaults(func=_cmd_compare)

@@ -70,6 +70,8 @@ __all__ = [
 
 _TAG_REQUEST = 7101
 _TAG_ASSIGN = 7102
+#: QoIs whose first value is also summarised (``<q>_initial``: the cohort's start burden).
+_INITIAL = ("tumor_burden_mm3",)
 #: QoI columns that are bookkeeping, not model outputs (left out of the summary's statistics).
 _BOOKKEEPING = {
     "step",
@@ -301,16 +303,6 @@ def _prepare_dir(rdir: Path) -> bool:
     return False
 
 
-def _case_text(sweep: Sweep, run: RunSpec) -> str:
-    lines = [f"# tumorpde batch run {run.id} of sweep {sweep.path}", f"# base: {sweep.base_path}"]
-    lines += [f"# --set {k}={json.dumps(v)}" for k, v in run.overrides.items()]
-    try:
-        base = sweep.base_path.read_text()
-    except OSError:
-        base = ""
-    return "\n".join(lines) + "\n" + base
-
-
 def _log(path: Path, text: str) -> None:
     with path.open("a") as f:
         f.write(text if text.endswith("\n") else text + "\n")
@@ -334,7 +326,7 @@ def execute_run(
     from tumorpde.simulation import Simulation, interrupt
 
     t0 = time.perf_counter()
-    rdir = out / "runs" / run.id
+    rdir = out / run.rel_dir
     log = out / "logs" / f"{run.id}.log"
     resume = None
     if group.rank == 0:
@@ -351,7 +343,7 @@ def execute_run(
         cfg = sweep.config(run)
         observers = [_Poll(poll)] if poll is not None else []
         with Simulation(cfg, group, observers) as sim:
-            sim.run(rdir, resume=resume, progress=False, case_text=_case_text(sweep, run))
+            sim.run(rdir, resume=resume, progress=False, case_text=sweep.case_text(run))
     except interrupt.Interrupted as exc:
         status, error, signame = "interrupted", str(exc), exc.signal_name
     except RunDirBusyError as exc:
@@ -396,7 +388,8 @@ def qoi_stats(path: Path) -> dict[str, float]:
     """Final, peak (maximum) and time-averaged value of each model QoI in a ``qoi.csv``.
 
     Columns ``<q>_final``, ``<q>_peak``, ``<q>_timeavg`` (trapezoidal mean over time), plus
-    ``t_final_h`` and ``steps``. Bookkeeping columns (iterations, wall time) are left out.
+    ``tumor_burden_mm3_initial``, ``t_final_h`` and ``steps``. Bookkeeping columns
+    (iterations, wall time) are left out.
     """
     try:
         with path.open(newline="") as f:
@@ -419,6 +412,8 @@ def qoi_stats(path: Path) -> dict[str, float]:
     for k, v in table.items():
         if k in _BOOKKEEPING:
             continue
+        if k in _INITIAL:
+            out[f"{k}_initial"] = float(v[0])
         out[f"{k}_final"] = float(v[-1])
         out[f"{k}_peak"] = float(np.max(v))
         if t is not None and len(t) > 1 and t[-1] > t[0]:
@@ -438,7 +433,7 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 def scan_status(out: Path, run: RunSpec) -> str:
     """Status of a run on disk: the manifest's ``complete``, else the record's, else ``pending``."""
-    manifest = _read_json(out / "runs" / run.id / "manifest.json")
+    manifest = _read_json(out / run.rel_dir / "manifest.json")
     if manifest is not None and manifest.get("status") == "complete":
         return "complete"
     record = _read_json(out / "records" / f"{run.id}.json")
@@ -457,11 +452,16 @@ def _cell(v: Any) -> Any:
 
 def summary_row(sweep: Sweep, run: RunSpec, out: Path) -> dict[str, Any]:
     """The summary row of one run, from its manifest, record and ``qoi.csv`` on disk."""
-    rdir = out / "runs" / run.id
+    rdir = out / run.rel_dir
     manifest = _read_json(rdir / "manifest.json") or {}
     record = _read_json(out / "records" / f"{run.id}.json") or {}
     status = scan_status(out, run)
-    row: dict[str, Any] = {"run": run.id, "index": run.index, "arm": run.arm or ""}
+    row: dict[str, Any] = {
+        "run": run.id,
+        "index": run.index,
+        "arm": run.arm or "",
+        "sample": run.sample,
+    }
     for p in sweep.params:
         row[p] = _cell(run.values.get(p, ""))
     row["status"] = status
@@ -474,7 +474,7 @@ def summary_row(sweep: Sweep, run: RunSpec, out: Path) -> dict[str, Any]:
     row["wall_s"] = wall if wall is not None else ""
     ranks = record.get("ranks", manifest.get("mpi_ranks", ""))
     row["ranks"] = ranks
-    row["dir"] = str(Path("runs") / run.id)
+    row["dir"] = run.rel_dir
     return row
 
 

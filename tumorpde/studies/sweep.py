@@ -24,15 +24,18 @@ base case and the values to change in it, by the dotted paths of ``--set``::
     [[runs]]                           # explicit runs (each a table of overrides)
     "tumor.proliferation_rate" = "0.2 1/day"
 
-    [arms.control]                     # named arms: overrides crossed with every point
-    [arms.cetuximab]
+    control = "control"                # the untreated arm (virtual cohorts; optional: else
+    [arms.control]                     # the arm with therapy.treatments = [])
+    "therapy.treatments" = []
+    [arms.cetuximab]                   # named arms: overrides crossed with every point
     "therapy.treatments" = [{ drug = "cetuximab", regimen = "weekly" }]
 
 The points are grid × explicit runs × samples (each factor is one empty point when absent),
 crossed with the arms. Every run gets a stable id (a hash of its overrides as written) that
-names its directory ``runs/<id>``. :func:`load_sweep` validates the spec and every generated
-case; all problems (spec fields, and each distinct case problem with the runs it hits) are
-raised together as one :class:`SweepError` before anything runs.
+names its directory ``runs/<id>``, and a sample id (a hash of its point's values, shared by the
+arms of the point: the ``sample`` column of the batch summary). :func:`load_sweep` validates the
+spec and every generated case; all problems (spec fields, and each distinct case problem with the
+runs it hits) are raised together as one :class:`SweepError` before anything runs.
 """
 
 from __future__ import annotations
@@ -151,10 +154,15 @@ class SweepSpec(_Strict):
     runs: list[dict[str, Any]] = Field(default_factory=list, description="explicit runs")
     sample: SampleConfig | None = None
     arms: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    control: str | None = Field(
+        default=None, max_length=40, description="the untreated arm (virtual-cohort response)"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> SweepSpec:
         problems = []
+        if self.control is not None and self.control not in self.arms:
+            problems.append(f"control: {self.control!r} is not one of the [arms]")
         seen: dict[str, int] = {}
         for i, v in enumerate(self.vary):
             if v.param in seen:
@@ -339,6 +347,7 @@ class RunSpec:
         overrides: Every override applied to the base (``set``, values, arm) as written.
         unit_point: The sampled parameters' coordinates in the unit cube (sensitivity).
         cost: Relative cost estimate (:func:`estimate_cost`), 0 if unknown.
+        dir: The run directory relative to the batch directory (None: ``runs/<id>``).
     """
 
     index: int
@@ -348,6 +357,17 @@ class RunSpec:
     overrides: dict[str, Any]
     unit_point: dict[str, float] = field(default_factory=dict)
     cost: float = 0.0
+    dir: str | None = None
+
+    @property
+    def sample(self) -> str:
+        """The id of this run's point (:func:`run_id` of ``values``), shared by its arms."""
+        return run_id(self.values)
+
+    @property
+    def rel_dir(self) -> str:
+        """The run directory relative to the batch directory."""
+        return self.dir or f"runs/{self.id}"
 
 
 @dataclass
@@ -390,6 +410,22 @@ class Sweep:
         """The overrides of arm ``arm``, as dotted keys."""
         return _flatten(self.spec.arms[arm])
 
+    def control_arm(self) -> str | None:
+        """The untreated arm: ``control``, else the arm with ``therapy.treatments = []``."""
+        from tumorpde.studies.cohort import control_arm
+
+        return control_arm({a: self.arm_overrides(a) for a in self.spec.arms}, self.spec.control)
+
+    def case_text(self, run: RunSpec) -> str:
+        """The text copied into the run directory as its case: the overrides and the base."""
+        lines = [f"# tumorpde batch run {run.id} of sweep {self.path}", f"# base: {self.base_path}"]
+        lines += [f"# --set {k}={json.dumps(v)}" for k, v in run.overrides.items()]
+        try:
+            base = self.base_path.read_text()
+        except OSError:
+            base = ""
+        return "\n".join(lines) + "\n" + base
+
     def describe(self) -> dict[str, Any]:
         """A JSON-able record of the sweep (``OUT/batch.json``)."""
         return {
@@ -400,6 +436,7 @@ class Sweep:
             "sample": self.spec.sample.model_dump() if self.spec.sample else None,
             "params": self.params,
             "arms": list(self.spec.arms),
+            "control": self.control_arm(),
             "runs": len(self.runs),
             "ids": [r.id for r in self.runs],
         }
