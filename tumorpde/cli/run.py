@@ -125,7 +125,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     try:
         branch = None
         if args.restart_from is not None:
-            t_at = to_internal(args.at, "time")
+            try:
+                t_at = to_internal(args.at, "time")
+            except ValueError as exc:
+                raise ConfigError(str(args.case), [("--at", str(exc))]) from None
             branch = checkpoint.find_at(Path(args.restart_from) / "checkpoints", t_at, comm)
         with Simulation(cfg, comm, model=model) as sim:
             res = sim.run(

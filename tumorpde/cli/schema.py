@@ -19,6 +19,7 @@ __all__ = ["register"]
 
 def _cmd_schema(args: argparse.Namespace) -> int:
     from tumorpde.config.schema import case_json_schema
+    from tumorpde.output.rundir import write_text_atomic
 
     text = json.dumps(case_json_schema(), indent=2) + "\n"
     if args.output is None:
@@ -28,8 +29,11 @@ def _cmd_schema(args: argparse.Namespace) -> int:
     if out.is_dir():
         print(f"error: -o {out}: is a directory; give a file name", file=sys.stderr)
         return 2
+    if out.exists() and not args.overwrite:
+        print(f"error: -o {out} exists; pass --overwrite to replace it", file=sys.stderr)
+        return 2
     try:
-        out.write_text(text)
+        write_text_atomic(out, text)
     except OSError as exc:
         print(f"error: -o {out}: {exc.strerror or exc}", file=sys.stderr)
         return 2
@@ -47,4 +51,5 @@ def register(subparsers: Any) -> None:
         "schema", help="JSON Schema of case files (editor completion and checking)"
     )
     s.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
+    s.add_argument("--overwrite", action="store_true", help="replace an existing -o FILE")
     s.set_defaults(func=_cmd_schema)

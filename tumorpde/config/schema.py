@@ -69,6 +69,8 @@ MAX_TIME_STEPS = 1_000_000
 #: vertices: at ~4.2 kB per coupled unknown (benchmarks/README.md) three species already need
 #: ~100 GB, more than any single node this targets.
 MAX_BOX_CELLS = 50_000_000
+#: Largest box edge (mm): 10 m, far above any organ; larger values are unit slips.
+MAX_BOX_SIZE_MM = 1e4
 
 #: Memory per coupled unknown (bytes), measured (README: Performance).
 _BYTES_PER_UNKNOWN = 4.2e3
@@ -156,6 +158,11 @@ class BoxMesh(_Strict):
     def _positive(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
         if min(v) <= 0:
             raise ValueError("all box sizes must be > 0")
+        if max(v) > MAX_BOX_SIZE_MM:
+            raise ValueError(
+                f"a box edge of {max(v):.3g} mm is above {MAX_BOX_SIZE_MM:g} mm (whole-body scale "
+                "is ~2000 mm): check the unit (sizes are in mm unless a unit is given)"
+            )
         return v
 
     @field_validator("cells")

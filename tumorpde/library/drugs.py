@@ -332,11 +332,26 @@ def _parse_dose(v: Any) -> Any:
     )
 
 
+#: Largest accepted dose per basis: 100x above the largest label doses in the catalog.
+MAX_DOSE = {"flat": 1e5, "kg": 1e3, "m^2": 4e4}
+
+
 class DoseAmount(_Strict):
     """A dose: ``amount`` mg flat, per kg body weight or per m^2 body surface area."""
 
     amount: float = Field(gt=0)
     per: Literal["flat", "kg", "m^2"]
+
+    @model_validator(mode="after")
+    def _plausible(self) -> DoseAmount:
+        cap = MAX_DOSE[self.per]
+        if self.amount > cap:
+            unit = "mg" if self.per == "flat" else f"mg/{self.per}"
+            raise ValueError(
+                f"dose {self.amount:g} {unit} is above {cap:g} {unit}, far beyond any clinical "
+                "dose (label doses are 1-1500 mg, 2-8 mg/kg, 250-400 mg/m^2): check the unit"
+            )
+        return self
 
     def mg(self, patient: Patient | None = None) -> float:
         """The dose in mg for ``patient`` (default: 70 kg, 1.8 m^2)."""
@@ -658,6 +673,12 @@ class Treatment(_Strict):
         d = dict(data)
         if "drug" not in d or not isinstance(d["drug"], str):
             return d  # let field validation report it
+        try:
+            load_drug(d["drug"])
+        except DrugError as exc:
+            # an unknown name or a missing/broken drug file: say so, not "regimen fields missing"
+            detail = "; ".join(msg for _, msg in exc.problems)
+            raise ValueError(f"drug {d['drug']!r}: {detail}") from None
         reg = d.pop("regimen", None)
         inline = {k: d.pop(k) for k in list(d) if k in _REGIMEN_FIELDS}
         if isinstance(reg, Mapping):

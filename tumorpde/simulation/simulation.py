@@ -343,10 +343,14 @@ class Simulation:
         """
         t_start = time.perf_counter()
         if resume and outdir is not None:
-            done = self._completed(Path(outdir))
-            if done is not None:
+            # another case or other physics: refused; nothing there yet: a fresh run
+            resume = self._resumable(Path(outdir))
+            done = self._completed(Path(outdir)) if resume else None
+            if done is not None:  # complete up to this t_end: nothing to do
                 return done
         rd = self._open_run_dir(outdir, overwrite, resume) if outdir is not None else None
+        if rd is not None:
+            rd.update(physics_sha256=self.physics_hash())
         out = rd.path if rd is not None else None
         stem, after, resumed = "fields", None, None
         ck = self.config.output.checkpoint
@@ -363,6 +367,7 @@ class Simulation:
             if path is not None:
                 meta = self.resume_from(path)
                 after = float(meta["t"])
+                self._check_qoi_table(out / "qoi.csv", after)
                 stem = self._next_segment(out)
                 resumed = {"checkpoint": path.name, "t_h": after, "step": meta["step"]}
                 if rd is not None:
@@ -461,7 +466,10 @@ class Simulation:
         )
 
     def _completed(self, out: Path) -> RunResult | None:
-        """The result of a complete run in ``out`` (nothing to resume), else None (collective)."""
+        """The result of a run in ``out`` complete up to this ``t_end``, else None (collective).
+
+        A complete run with an earlier end is continued (extended) from its last checkpoint.
+        """
         import csv
         import json
 
@@ -470,7 +478,9 @@ class Simulation:
             try:
                 manifest = json.loads((out / rundir.MANIFEST).read_text())
                 same = manifest.get("case") == self.config.name
-                if manifest.get("status") == "complete" and same:
+                t_final = float(manifest.get("final", {}).get("t_h", -1.0))
+                reached = t_final >= self.config.time.t_end * (1 - 1e-12)
+                if manifest.get("status") == "complete" and same and reached:
                     with (out / "qoi.csv").open(newline="") as f:
                         rows = [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
                     found = (manifest, rows)
@@ -482,6 +492,88 @@ class Simulation:
         manifest, rows = found
         qoi = {k: np.array([r[k] for r in rows]) for k in (rows[0] if rows else {})}
         return RunResult(outdir=out, qoi=qoi, manifest=manifest, files=manifest.get("files", {}))
+
+    #: Case sections that may change between an interrupted run and its resume.
+    RESUMABLE_CHANGES = ("name", "description", "time", "output", "solver", "compare")
+
+    def physics_hash(self) -> str:
+        """SHA-256 of the resolved case without :data:`RESUMABLE_CHANGES` (what a resume keeps)."""
+        import hashlib
+        import json
+
+        data = {
+            k: v
+            for k, v in self.config.model_dump(mode="json").items()
+            if k not in self.RESUMABLE_CHANGES
+        }
+        text = json.dumps(data, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def _resumable(self, out: Path) -> bool:
+        """Whether ``out`` holds a run of this case to continue (collective).
+
+        False for a missing or empty directory (the run starts afresh, so a job script may
+        always pass ``--resume``).
+
+        Raises:
+            rundir.OutputDirError: If ``out`` holds a run of another case, or of this case with
+                other physics (resuming would splice two models).
+        """
+        import json
+
+        verdict: tuple[bool, str | None] = (True, None)
+        if self.comm.rank == 0:
+            if not out.is_dir() or not any(out.iterdir()):
+                verdict = (False, None)
+            else:
+                try:
+                    old = json.loads((out / rundir.MANIFEST).read_text())
+                except (OSError, ValueError):
+                    old = None
+                if isinstance(old, dict) and old.get("case") not in (None, self.config.name):
+                    verdict = (
+                        False,
+                        f"{out} holds a run of case '{old.get('case')}', not "
+                        f"'{self.config.name}': resume it with its own case file, or choose "
+                        "another -o",
+                    )
+                elif isinstance(old, dict) and old.get("physics_sha256") not in (
+                    None,
+                    self.physics_hash(),
+                ):
+                    verdict = (
+                        False,
+                        f"{out} holds a run of '{self.config.name}' with other physics (the "
+                        "case differs in more than time, output and solver settings): "
+                        "resuming would splice two models; use --overwrite or another -o",
+                    )
+        ok, err = self.comm.bcast(verdict, root=0)
+        if err is not None:
+            raise rundir.OutputDirError(err)
+        return bool(ok)
+
+    def _check_qoi_table(self, path: Path, t: float) -> None:
+        """Refuse to continue a ``qoi.csv`` missing the rows up to the checkpoint (collective)."""
+        import csv
+
+        err = None
+        if self.comm.rank == 0:
+            last = None
+            try:
+                with path.open(newline="") as f:
+                    for row in csv.DictReader(f):
+                        last = float(row["t_h"])
+            except (OSError, ValueError, KeyError):
+                last = None
+            if last is None or last < t * (1 - 1e-9) - 1e-9:
+                have = "is missing" if last is None else f"ends at t = {last:g} h"
+                err = (
+                    f"{path} {have}, before the checkpoint at t = {t:g} h: the QoI table cannot "
+                    "be continued; run again with --overwrite (or restore the file)"
+                )
+        err = self.comm.bcast(err, root=0)
+        if err is not None:
+            raise rundir.OutputDirError(err)
 
     def _next_segment(self, out: Path) -> str:
         """Stem of the next field-file segment of a resumed run (``fields.r1``, ...)."""

@@ -533,3 +533,45 @@ def test_restart_from_branches_an_arm_at_an_output_time(shared_tmp, comm):
     bad = main(["run", str(base), "-o", str(shared_tmp / "bad"), *sets,
                 "--restart-from", str(grown), "--at", "30 h"])
     assert bad == 2
+
+
+def test_resume_guards(shared_tmp, comm):
+    """--resume continues only a run of the same case and physics, with its QoI table intact."""
+    case = write_case(shared_tmp, comm, t_end="1 day")
+    out = shared_tmp / "guard"
+    # nothing there yet: --resume starts a fresh run (job scripts may always pass it)
+    assert main(["run", str(case), "-o", str(out), "--resume"]) == 0
+    assert manifest(out)["status"] == "complete" and manifest(out)["final"]["t_h"] == 24.0
+    # complete to this t_end: nothing to do; a later t_end extends it from the last checkpoint
+    assert main(["run", str(case), "-o", str(out), "--resume"]) == 0
+    assert not (out / "fields.r1.xdmf").exists()
+    assert main(["run", str(case), "-o", str(out), "--resume", "--set", "time.t_end='2 day'"]) == 0
+    m = manifest(out)
+    assert m["final"]["t_h"] == 48.0 and m["resumed"][-1]["t_h"] == 24.0
+    rows = list(csv.DictReader((out / "qoi.csv").open()))
+    assert [float(r["t_h"]) for r in rows] == [12.0 * k for k in range(5)]
+    # another case, or other physics: refused, nothing touched
+    before = (out / "qoi.csv").read_text()
+    other = ["--set", "name='another'", "--set", "time.t_end='3 day'"]
+    assert main(["run", str(case), "-o", str(out), "--resume", *other]) == 2
+    physics = ["--set", "tumor.proliferation_rate='0.9 1/day'", "--set", "time.t_end='3 day'"]
+    assert main(["run", str(case), "-o", str(out), "--resume", *physics]) == 2
+    assert (out / "qoi.csv").read_text() == before
+    # a QoI table that lost its rows cannot be continued
+    comm.barrier()
+    if comm.rank == 0:
+        (out / "qoi.csv").unlink()
+    comm.barrier()
+    assert main(["run", str(case), "-o", str(out), "--resume", "--set", "time.t_end='3 day'"]) == 2
+    # a branch time that is not a time
+    bad = ["--restart-from", str(out), "--at", "banana"]
+    assert main(["run", str(case), "-o", str(shared_tmp / "b"), *bad]) == 2
+
+
+def test_schema_refuses_to_overwrite(tmp_path, capsys):
+    notes = tmp_path / "notes.json"
+    notes.write_text("mine")
+    assert main(["schema", "-o", str(notes)]) == 2
+    assert notes.read_text() == "mine"
+    assert main(["schema", "-o", str(notes), "--overwrite"]) == 0
+    assert '"properties"' in notes.read_text()

@@ -173,3 +173,20 @@ def test_every_shipped_case_is_valid():
     for path in sorted((REPO / "benchmarks" / "cases").glob("*.toml")):
         cfg = load_config(path)
         assert cfg.name, path
+
+
+def test_implausible_box_size_and_dose_and_unknown_drug_name_the_field():
+    from helpers import box_case
+
+    case = box_case(mesh={"kind": "box", "size": [1e30, 4.0, 4.0], "cells": [2, 2, 2]})
+    with pytest.raises(ConfigError, match=r"mesh.box.size: a box edge of 1e\+30 mm"):
+        config_from_dict(case)
+    case = box_case()
+    case["therapy"] = {"treatments": [{"drug": "snakeoil", "regimen": "q3w"}]}
+    with pytest.raises(ConfigError, match=r"therapy.treatments.0: drug 'snakeoil': unknown drug"):
+        config_from_dict(case)
+    case["therapy"] = {
+        "treatments": [{"drug": "trastuzumab", "regimen": "q3w", "dose": "6e6 mg/kg"}]
+    }
+    with pytest.raises(ConfigError, match="far beyond any clinical dose"):
+        config_from_dict(case)
