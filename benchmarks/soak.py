@@ -2,14 +2,18 @@
 
 One uninterrupted reference run, then a faulty run of the same case: it is launched as
 ``mpiexec -n R tumorpde run CASE -o OUT`` (the first time) or ``... --resume`` (afterwards) in
-its own process group, and the whole group gets SIGKILL or SIGTERM (``os.killpg``) at a random
-moment (seeded): one launch in five during start-up (0.5 s to the reference's start-up time:
-import, lock, mesh, JIT, checkpoint read), the others mid-run, 0-0.4 s after the run passed a
-random point between 2 % and 50 % of what is left of it (so every fault lands before the end,
-whatever the speed of the rank count). Both signals occur on every rank count. ``R`` alternates
-over ``--ranks``, so every resume runs on a different rank count than the launch that was killed.
-After ``--faults`` faults the last launch runs to the end. A launch that neither ends nor dies
-within the hang guard fails the benchmark.
+its own process group, and the whole launch gets SIGKILL or SIGTERM at a random
+moment (seeded): one launch in five during start-up (0.3 s to 0.9 x the reference's time to its
+first QoI row: import, lock, mesh, JIT, checkpoint read), the others mid-run, 0-0.1 s after the
+run passed a random point between 2 % and 50 % of what is left of it (so every fault lands
+before the end, whatever the speed of the rank count, and never in the last three steps). Both
+signals occur on every rank count. ``R`` alternates over ``--ranks``, so every resume runs on a
+different rank count than the launch that was killed. The signal goes to the launcher's process
+group and to the group of each of its descendants (``os.killpg``): MPICH's ``mpiexec`` puts every
+rank into a process group of its own, and a batch system's SIGTERM or an OOM kill reaches every
+process. After ``--faults`` faults the last
+launch runs to the end. A launch that neither ends nor dies within the hang guard fails the
+benchmark.
 
 Checks at the end:
 
@@ -116,9 +120,14 @@ def _run_cmd(case: Path, out: Path, ranks: int, sets: list[str], resume: bool) -
     return cmd
 
 
-def _group_pids(pgid: int) -> list[int]:
-    """Processes still alive in process group ``pgid`` (from /proc; zombies excluded)."""
-    pids = []
+def _kill_group(pgid: int) -> None:
+    with _suppress():
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def descendants(pid: int) -> list[int]:
+    """Live processes below ``pid`` (children, grandchildren, ...; from /proc)."""
+    children: dict[int, list[int]] = {}
     for p in Path("/proc").iterdir():
         if not p.name.isdigit():
             continue
@@ -127,17 +136,52 @@ def _group_pids(pgid: int) -> list[int]:
         except OSError:
             continue
         fields = stat[stat.rindex(")") + 2 :].split()
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            pids.append(int(p.name))
+        if fields[0] != "Z":
+            children.setdefault(int(fields[1]), []).append(int(p.name))
+    out, todo = [], [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def alive(pids: list[int]) -> list[int]:
+    """The processes of ``pids`` that still run (zombies count as gone)."""
+    left = []
+    for pid in pids:
+        try:
+            state = (Path("/proc") / str(pid) / "stat").read_text()
+        except OSError:
+            continue
+        if state[state.rindex(")") + 2] != "Z":
+            left.append(pid)
+    return left
+
+
+def signal_tree(pid: int, sig: int) -> list[int]:
+    """Send ``sig`` to the process group of ``pid`` and to the group of every descendant.
+
+    MPICH's launcher puts its proxy and each rank into a process group of its own, so the
+    launcher's group alone does not reach the ranks; a batch system's SIGTERM or an OOM kill
+    reaches all of them. Returns the processes that were signalled.
+    """
+    pids = [pid, *descendants(pid)]
+    groups = []
+    for p in pids:
+        with _suppress():
+            g = os.getpgid(p)
+            if g not in groups:
+                groups.append(g)
+    for g in groups:
+        with _suppress():
+            os.killpg(g, sig)
     return pids
 
 
-def _kill_group(pgid: int) -> None:
-    with _suppress():
-        os.killpg(pgid, signal.SIGKILL)
-
-
 class _suppress:
+    """Ignore a process that is already gone."""
+
     def __enter__(self) -> None:
         return None
 
@@ -188,12 +232,16 @@ def _last_t(qoi: Path) -> float:
     return -1.0
 
 
-def _wait_for_t(proc: subprocess.Popen, qoi: Path, t: float, deadline: float) -> None:
-    """Return once ``qoi`` has a row at time >= ``t``, ``proc`` ended or ``deadline`` passed."""
+def _wait_for_t(proc: subprocess.Popen, qoi: Path, t: float, deadline: float) -> float | None:
+    """The monotonic time at which ``qoi`` first has a row at time >= ``t``.
+
+    None if ``proc`` ended or ``deadline`` passed first.
+    """
     while time.monotonic() < deadline and proc.poll() is None:
         if _last_t(qoi) >= t:
-            return
+            return time.monotonic()
         time.sleep(0.02)
+    return None
 
 
 def launch(
@@ -219,33 +267,42 @@ def launch(
         proc = subprocess.Popen(cmd, cwd=REPO, stdout=f, stderr=subprocess.STDOUT,
                                 start_new_session=True)
     rec: dict[str, Any] = {"sent": None, "hung": False}
+    tree: list[int] = []
     deadline = t0 + hang_s
     try:
         if kill_at_t is not None and qoi is not None:
-            _wait_for_t(proc, qoi, kill_at_t, deadline)
+            seen = _wait_for_t(proc, qoi, kill_at_t, deadline)
+            if seen is not None:
+                rec["first_row_s"] = seen - t0
         if kill_after is not None:
             try:
                 proc.wait(timeout=kill_after)
             except subprocess.TimeoutExpired:
                 rec["sent"] = signal.Signals(sig).name
                 rec["sent_at_s"] = time.monotonic() - t0
-                with _suppress():
-                    os.killpg(proc.pid, sig)
+                tree = signal_tree(proc.pid, sig)
+                rec["signalled_processes"] = len(tree)
         remaining = max(1.0, deadline - time.monotonic())
         if rec["sent"] == "SIGTERM":  # graceful stop: a checkpoint, then exit; 120 s at most
             remaining = min(remaining, 120.0)
         proc.wait(timeout=remaining)
     except subprocess.TimeoutExpired:
         rec["hung"] = True
-        _kill_group(proc.pid)
+        tree = signal_tree(proc.pid, signal.SIGKILL)
         proc.wait()
     rec["rc"] = proc.returncode
     rec["wall_s"] = time.monotonic() - t0
-    time.sleep(0.3)
-    left = _group_pids(proc.pid)
+    left: list[int] = []
+    if tree:  # every process of the launch must be gone soon after the launcher
+        for _ in range(50):
+            left = alive(tree[1:])
+            if not left:
+                break
+            time.sleep(0.1)
     rec["leftover_pids"] = left
-    if left:  # a rank outlived its launcher: ours, end it
-        _kill_group(proc.pid)
+    for pid in left:  # a rank outlived its launcher by 5 s: ours, end it
+        with _suppress():
+            os.kill(pid, signal.SIGKILL)
     return rec
 
 
@@ -395,21 +452,25 @@ def main(argv: list[str] | None = None) -> int:
           f"{nfaults} faults; seed {args.seed}", flush=True)
     t0 = time.monotonic()
     ref = launch(_run_cmd(case, ref_dir, ranks[0], sets, False), logs / "reference.log",
-                 kill_after=None, sig=0, hang_s=args.hang_s or 3600)
+                 kill_after=None, sig=0, hang_s=args.hang_s or 3600, kill_at_t=0.0,
+                 qoi=ref_dir / "qoi.csv")
     if ref["rc"] != 0:
         print(f"soak: reference run failed (exit {ref['rc']}):\n{_tail(logs / 'reference.log')}")
         return 1
     ref_wall = ref["wall_s"]
     ref_manifest = _read_manifest(ref_dir)
     solve_s = float(ref_manifest.get("timings_s", {}).get("solve_s", 0.8 * ref_wall))
-    startup_s = max(1.0, ref_wall - solve_s)
+    startup_s = ref.get("first_row_s", max(1.0, ref_wall - solve_s))  # launch to the t=0 row
     hang_s = args.hang_s or 4 * ref_wall + 60
+    ref_rows = _read_qoi(ref_dir / "qoi.csv")
+    last_kill_t = ref_rows[-4]["t_h"] if len(ref_rows) > 4 else 0.0
     print(f"soak: reference {ref_wall:.1f} s on {ranks[0]} rank(s) (start-up ~{startup_s:.1f} s)",
           flush=True)
 
     # ------------------ the fault plan: every (signal, rank count) pair once in each 2*len(ranks)
     n = len(ranks)
-    sig_at = [signal.SIGKILL if (i // n + i) % 2 == 0 else signal.SIGTERM for i in range(nfaults)]
+    shift = (lambda i: i // n) if n % 2 == 0 else (lambda i: 0)  # both signals on each count
+    sig_at = [signal.SIGKILL if (i + shift(i)) % 2 == 0 else signal.SIGTERM for i in range(nfaults)]
     for first in range(min(n, 2) if nfaults > 2 else n):  # shuffle within a rank count
         idx = list(range(first, nfaults, n))
         sigs = [sig_at[j] for j in idx]
@@ -430,11 +491,13 @@ def main(argv: list[str] | None = None) -> int:
         kill_at = None
         if i < len(plan):
             sig = plan[i][1]
-            if rng.random() < 0.2:  # during start-up: import, lock, mesh, JIT, checkpoint read
-                delay = rng.uniform(0.5, max(1.0, startup_s))
+            late = frac * t_end >= last_kill_t  # already in the last steps: start-up only
+            if late or rng.random() < 0.2:  # start-up: import, lock, mesh, JIT, checkpoint read
+                delay = rng.uniform(0.3, max(0.5, 0.9 * startup_s))
             else:  # mid-run: once the run passed a random point of what is left, then a bit
                 kill_at = t_end * (frac + rng.uniform(0.02, 0.5) * (1.0 - frac))
-                delay = rng.uniform(0.0, 0.4)
+                kill_at = min(kill_at, last_kill_t)  # not in the last steps: the run would end
+                delay = rng.uniform(0.0, 0.1)
         else:
             delay, sig = None, 0
         rec = launch(cmd, logs / f"launch{i:02d}.log", kill_after=delay, sig=sig, hang_s=hang_s,
@@ -480,8 +543,11 @@ def main(argv: list[str] | None = None) -> int:
         if term_ok and rec["status_after"] != "interrupted":
             problems.append(f"launch {i}: exit 143 after SIGTERM but manifest status "
                             f"{rec['status_after']!r} (expected 'interrupted')")
-        if rec["status_after"] == "complete" and rec["rc"] != 0:
-            problems.append(f"launch {i}: manifest 'complete' but exit {rec['rc']}")
+        if rec["status_after"] == "complete":
+            # the signal came after the last step (teardown): the run is done, its data complete;
+            # the --resume below must leave it alone
+            rec["fault_after_completion"] = True
+            break
         i += 1
         if i > nfaults + 5:
             problems.append("too many launches")
@@ -533,7 +599,6 @@ def main(argv: list[str] | None = None) -> int:
     if extra:
         problems.append(f"output times not in the reference: {extra}")
     data_lost = len(missing) + qoi["gaps"]
-    ref_rows = _read_qoi(ref_dir / "qoi.csv")
     diff = qoi_difference(rows[-1], ref_rows[-1]) if rows and ref_rows else None
     last_ranks = launches[-1]["ranks"]
     all_same = all(rec["ranks"] == ranks[0] for rec in launches)
@@ -573,6 +638,7 @@ def main(argv: list[str] | None = None) -> int:
         "faults_by_signal_and_ranks": by_both,
         "exit_codes_after_fault": exits,
         "manifest_status_after_fault": statuses,
+        "faults_after_completion": sum(1 for rec in launches if rec.get("fault_after_completion")),
         "resumes": sum(1 for rec in launches if rec["resume"]),
         "launches": launches,
         "resume_of_complete_run": again,
@@ -611,6 +677,7 @@ def main(argv: list[str] | None = None) -> int:
         ("  by signal and ranks", ", ".join(f"{k} {v}" for k, v in sorted(by_both.items()))),
         ("  exit codes", ", ".join(f"{k} x{v}" for k, v in sorted(exits.items()))),
         ("  manifest after fault", ", ".join(f"{k} x{v}" for k, v in sorted(statuses.items()))),
+        ("  landed after the last step (teardown)", str(doc["faults_after_completion"])),
         ("resumes", str(doc["resumes"])),
         ("final status", str(man.get("status"))),
         ("qoi rows / gaps", f"{qoi['rows']} / {qoi['gaps']}"),
