@@ -221,8 +221,12 @@ class FileMesh(_Strict):
         p = p.resolve()
         if p.suffix != ".msh":
             raise ValueError(f"mesh file {p} must be a gmsh .msh file with named physical groups")
-        if not p.is_file():
+        if not p.exists():
             raise ValueError(f"mesh file {p} does not exist")
+        if p.is_dir():
+            raise ValueError(f"mesh file {p} is a directory, not a .msh file")
+        if not p.is_file():
+            raise ValueError(f"mesh file {p} is not a regular file (a device or a pipe?)")
         return p
 
     @property

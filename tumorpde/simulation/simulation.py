@@ -408,6 +408,9 @@ class Simulation:
                     files["field_segments"] = ", ".join(str(p) for p in segs)
                 files["resolved"] = str(out / rundir.RESOLVED)
                 self.timings["output_s"] = writer.seconds
+                if self.checkpointer is not None:
+                    self.timings["checkpoint_s"] = self.checkpointer.seconds
+                    self.timings["checkpoints"] = float(len(self.checkpointer.written))
                 if writer.writer is not None:
                     self.timings["output_per_time_s"] = writer.writer.cost_per_output()
                 if self.config.output.picture:
