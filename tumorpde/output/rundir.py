@@ -660,9 +660,22 @@ def provenance(
 _BARE = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
+def _toml_str(text: str) -> str:
+    """A TOML basic string: quotes, backslashes and control characters (DEL too) escaped."""
+    out = []
+    for ch in text:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
 def _toml_key(k: Any) -> str:
     k = str(k)
-    return k if _BARE.match(k) else json.dumps(k, ensure_ascii=False)
+    return k if _BARE.match(k) else _toml_str(k)
 
 
 def _toml_value(v: Any) -> str:
@@ -676,10 +689,8 @@ def _toml_value(v: Any) -> str:
         if math.isinf(v):
             return "inf" if v > 0 else "-inf"
         return repr(v)
-    if isinstance(v, str):
-        return json.dumps(v, ensure_ascii=False)  # JSON string escapes are valid TOML
-    if isinstance(v, Path):
-        return json.dumps(str(v), ensure_ascii=False)
+    if isinstance(v, str | Path):
+        return _toml_str(str(v))
     if isinstance(v, list | tuple):
         return "[" + ", ".join(_toml_value(x) for x in v if x is not None) + "]"
     if isinstance(v, Mapping):

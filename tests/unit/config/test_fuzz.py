@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from tumorpde.cli import main
 from tumorpde.config import read_case_tables
+from tumorpde.output.rundir import to_toml
 from tumorpde.units import to_internal
 
 pytestmark = pytest.mark.serial
@@ -53,45 +54,6 @@ FUZZ = settings(
     database=None,  # no .hypothesis directory in the working tree
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
-
-
-# ------------------------------------------------------------------------------ TOML writer
-def _toml_str(text: str) -> str:
-    out = []
-    for ch in text:
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
-
-
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "nan"
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        return repr(v)
-    if isinstance(v, str):
-        return _toml_str(v)
-    if isinstance(v, list | tuple):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        items = (f"{_toml_str(str(k))} = {_toml_value(x)}" for k, x in v.items())
-        return "{" + ", ".join(items) + "}"
-    raise TypeError(type(v))
-
-
-def to_toml(tables: dict[str, Any]) -> str:
-    """A TOML document with every top-level key as ``key = value`` (inline tables)."""
-    return "".join(f"{_toml_str(str(k))} = {_toml_value(v)}\n" for k, v in tables.items())
 
 
 def _shipped(path: Path) -> dict[str, Any]:
