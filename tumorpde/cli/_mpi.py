@@ -8,6 +8,7 @@ cheap.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 from types import TracebackType
@@ -19,6 +20,7 @@ __all__ = [
     "abort_on_uncaught",
     "add_set_option",
     "comm",
+    "exit_code",
     "install_abort_hook",
     "overrides",
     "say",
@@ -68,6 +70,36 @@ def install_abort_hook() -> Any:
     world = comm()
     sys.excepthook = abort_on_uncaught
     return world
+
+
+def exit_code(world: Any, exc: BaseException, *, interrupted: str = "") -> int | None:
+    """The exit code of an expected run error (its message printed on rank 0), else None.
+
+    One table for every command that runs simulations: 2 for a refused input or directory
+    (bad solver options, an unusable run directory, a missing checkpoint), 3 for a time step
+    that kept failing, 4 for a file that could not be written, 128 + the signal number when
+    SIGTERM/SIGINT stopped the run at a step boundary (``interrupted`` is appended to that
+    message, e.g. how to continue). Any other exception is not expected: None, re-raise it.
+    """
+    from tumorpde.fem.solver import SolverOptionsError
+    from tumorpde.output.rundir import OutputDirError, OutputWriteError
+    from tumorpde.simulation.checkpoint import CheckpointError
+    from tumorpde.simulation.interrupt import Interrupted
+    from tumorpde.simulation.stepper import StepFailedError
+
+    if isinstance(exc, Interrupted):
+        say(world, f"tumorpde: {exc}" + (f"; {interrupted}" if interrupted else ""), err=True)
+        return 128 + int(signal.Signals[exc.signal_name])
+    codes: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], int], ...] = (
+        (OutputWriteError, 4),  # an OSError: before the generic cases
+        ((SolverOptionsError, OutputDirError, CheckpointError), 2),
+        (StepFailedError, 3),
+    )
+    for kinds, code in codes:
+        if isinstance(exc, kinds):
+            say(world, f"error: {exc}", err=True)
+            return code
+    return None
 
 
 def say(world: Any, *args: Any, err: bool = False) -> None:

@@ -25,9 +25,7 @@ __all__ = ["register"]
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     comm = _mpi.install_abort_hook()
-    from tumorpde.output.rundir import OutputDirError, OutputWriteError
     from tumorpde.simulation import interrupt
-    from tumorpde.simulation.stepper import StepFailedError
     from tumorpde.studies.compare import default_arms, run_comparison
 
     cfg = load_config(args.case, _mpi.overrides(args.set))
@@ -54,15 +52,14 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             case_text=Path(args.case).read_text(),
             progress=args.progress,
         )
-    except (OutputDirError, ValueError) as exc:  # refused before anything ran (or an arm directory)
+    except ValueError as exc:  # an arm directory refused before anything ran
         _mpi.say(comm, f"error: {exc}", err=True)
         return 2
-    except StepFailedError as exc:
-        _mpi.say(comm, f"error: {exc}", err=True)
-        return 3
-    except OutputWriteError as exc:
-        _mpi.say(comm, f"error: {exc}", err=True)
-        return 4
+    except Exception as exc:
+        code = _mpi.exit_code(comm, exc)
+        if code is None:
+            raise
+        return code
     finally:
         interrupt.restore()
     if comm.rank == 0:

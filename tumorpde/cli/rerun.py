@@ -18,7 +18,6 @@ import contextlib
 import csv
 import json
 import math
-import signal
 from pathlib import Path
 from typing import Any
 
@@ -82,9 +81,8 @@ def max_relative_difference(
 
 def _cmd_rerun(args: argparse.Namespace) -> int:
     comm = _mpi.install_abort_hook()
-    from tumorpde.output.rundir import MANIFEST, RESOLVED, OutputDirError, OutputWriteError
+    from tumorpde.output.rundir import MANIFEST, RESOLVED
     from tumorpde.simulation import Simulation, interrupt
-    from tumorpde.simulation.stepper import StepFailedError
 
     src = Path(args.dir)
     resolved = src / RESOLVED
@@ -106,18 +104,11 @@ def _cmd_rerun(args: argparse.Namespace) -> int:
             res = sim.run(
                 out, overwrite=args.overwrite, case_text=resolved.read_text(), progress=True
             )
-    except OutputDirError as exc:
-        _mpi.say(comm, f"error: {exc}", err=True)
-        return 2
-    except StepFailedError as exc:
-        _mpi.say(comm, f"error: {exc}", err=True)
-        return 3
-    except OutputWriteError as exc:
-        _mpi.say(comm, f"error: {exc}", err=True)
-        return 4
-    except interrupt.Interrupted as exc:
-        _mpi.say(comm, f"tumorpde rerun: {exc}; {out} is marked interrupted", err=True)
-        return 128 + int(signal.Signals[exc.signal_name])
+    except Exception as exc:
+        code = _mpi.exit_code(comm, exc, interrupted=f"{out} is marked interrupted")
+        if code is None:
+            raise
+        return code
     finally:
         if installed:
             interrupt.restore()

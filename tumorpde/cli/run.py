@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -102,11 +101,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     """
     comm = _mpi.install_abort_hook()
     from tumorpde.config.meshcheck import mesh_problems
-    from tumorpde.fem.solver import SolverOptionsError
     from tumorpde.output import fields
-    from tumorpde.output.rundir import OutputDirError, OutputWriteError
     from tumorpde.simulation import Simulation, checkpoint, interrupt
-    from tumorpde.simulation.stepper import StepFailedError
 
     cfg = load_config(args.case, _mpi.overrides(args.set))
     text = Path(args.case).read_text()
@@ -138,23 +134,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 resume=args.resume,
                 branch_from=branch,
             )
-    except (SolverOptionsError, OutputDirError, checkpoint.CheckpointError) as exc:
-        _mpi.say(comm, f"error: {exc}", err=True)
-        rc = 2
-    except StepFailedError as exc:
-        _mpi.say(comm, f"error: {exc}", err=True)
-        rc = 3
-    except OutputWriteError as exc:
-        _mpi.say(comm, f"error: {exc}", err=True)
-        rc = 4
-    except interrupt.Interrupted as exc:
-        _mpi.say(
-            comm,
-            f"tumorpde: {exc}; state saved, continue with: tumorpde run {args.case} "
-            f"-o {outdir} --resume",
-            err=True,
-        )
-        rc = 128 + int(signal.Signals[exc.signal_name])
+    except Exception as exc:
+        hint = f"state saved, continue with: tumorpde run {args.case} -o {outdir} --resume"
+        code = _mpi.exit_code(comm, exc, interrupted=hint)
+        if code is None:
+            raise
+        rc = code
     finally:
         interrupt.restore()
     if rc == 0 and comm.rank == 0:
