@@ -2,7 +2,7 @@
 
 Each case runs the product path (config -> state -> forms -> Newton -> stepper) on a small box
 with spatially uniform data, so the PDE system reduces to the well-mixed ODEs whose steady states
-and invariants are known exactly (Lauffenburger & Linderman 1993; model notes V4, V6).
+and invariants are known exactly (Lauffenburger & Linderman 1993, *Receptors*, ch. 3).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ share the Newton Jacobian, and each ligand's global balance is exact in the disc
 
 The terms come from the components of the model (:mod:`tumorpde.model`; u tumor density, L_p
 ligands, R/C/I receptor states, S_p signals, e mesenchymal fraction, O oxygen, OC osteoclast
-activity; model notes 1.2-1.8):
+activity; the sources are cited in each component):
 
 - tumor: :math:`\mathbf{q}_u = -D_u(x)(1+a_{mot} e)(1+\sum_p m_p S_p)\nabla u
   + u(1-u)\sum_p \chi_p \nabla L_p/(1+L_p/K_p)^2`, :math:`r_u = \rho_{\rm eff} f(u)

@@ -5,7 +5,8 @@ r"""Bone component: the vicious cycle of osteoclast activity and matrix ligand r
     \partial_t OC = b(x) + a(x)\,S_p\,u - k_{OC}\,OC
 
 and the pathway's ligand (TGF-:math:`\beta`) gains the source :math:`r(x)\,OC` (Mundy 2002;
-model notes 1.8). ``basal``, ``activation`` and ``matrix_release`` are per region.
+Oreffo et al. 1989, Biochem. Biophys. Res. Commun. 158:817-823; Chiechi et al. 2013, Adv. Biosci.
+Biotechnol. 4:15-30). ``basal``, ``activation`` and ``matrix_release`` are per region.
 """
 
 from __future__ import annotations

@@ -76,7 +76,8 @@ def ligand_sink(u: Expr, binding: Expr) -> Expr:
     r"""Volumetric ligand consumption by tumor-cell receptors, :math:`u\,(k_{on} L R - k_{off} C)`.
 
     Receptor states are per cell, stored as the concentration at carrying capacity, so the tissue
-    sink scales with the local cell density u (model notes 1.3; Lauffenburger & Linderman 1993).
+    sink scales with the local cell density u (Lauffenburger & Linderman 1993,
+    Receptors: Models for Binding, Trafficking, and Signaling, Oxford University Press).
     """
     return u * binding
 
@@ -89,8 +90,8 @@ def occupancy(receptor: Expr, complex_: Expr, eps: float = 1e-30) -> Expr:
 def hill(x: Expr, half: Operand, n: float) -> Expr:
     r"""Hill function :math:`x^n / (K^n + x^n)` of a non-negative input (negative parts clipped).
 
-    Used for signal transduction (model notes 1.5) and hypoxia responses. ``n >= 1`` keeps the
-    Jacobian finite at x = 0.
+    Used for signal transduction (occupancy-driven response) and hypoxia responses. ``n >= 1``
+    keeps the Jacobian finite at x = 0.
     """
     xp = ufl.max_value(x, 0.0)
     if float(n) == 1.0:
@@ -153,14 +154,14 @@ def ecm_binding(ligand: Expr, bound: Expr, sites: Expr, k_on: Expr, k_off: Expr)
 
 
 def signal_relaxation(signal: Expr, drive: Expr, rate: Expr) -> Expr:
-    r"""First-order signal relaxation :math:`k_S (\mathrm{drive} - S)` (model notes 1.5)."""
+    r"""First-order signal relaxation :math:`k_S (\mathrm{drive} - S)` (phenomenological)."""
     return rate * (drive - signal)
 
 
 def gompertz_growth(u: Expr, rate: Expr, floor: float = 1e-12) -> Expr:
     r"""Gompertzian proliferation :math:`\rho\,u \ln(1/u)` (u clipped at ``floor`` in the log).
 
-    Norton 1988, Cancer Res. 48:7067; model notes 1.2.
+    Norton 1988, Cancer Res. 48:7067.
     """
     return -rate * u * ufl.ln(ufl.max_value(u, floor))
 
@@ -170,8 +171,8 @@ def saturating_chemotactic_flux(
 ) -> Expr:
     r"""Receptor-saturating, volume-filling chemotaxis :math:`\chi u(1-u)\nabla L/(1+L/K)^2`.
 
-    Painter & Hillen 2002 (volume filling) with the receptor-law sensitivity of Keller & Segel
-    (model notes 1.2). ``saturation = None`` gives the linear law.
+    Painter & Hillen 2002 (volume filling) with the receptor-law sensitivity of Keller & Segel.
+    ``saturation = None`` gives the linear law.
     """
     flux = chemotactic_flux(u, ligand, sensitivity)
     if saturation is None:
@@ -182,13 +183,13 @@ def saturating_chemotactic_flux(
 def emt_rate(signal: Expr, mesenchymal: Expr, k_emt: Expr) -> Expr:
     r"""Signal-driven epithelial-to-mesenchymal switching :math:`k_{emt} S (1 - e)`.
 
-    TGF-beta's pro-EMT arm (model notes 1.5; Lowery & Yu 2012).
+    TGF-beta's pro-EMT arm (Lowery & Yu 2012, Cancer Metastasis Rev. 31:479-491).
     """
     return k_emt * signal * (1 - mesenchymal)
 
 
 def oxygen_supply(oxygen: Expr, blood: Expr, rate: Expr) -> Expr:
-    r"""Homogenized vascular oxygen supply :math:`k_s (O_b - O)` (mmHg/h; model notes 1.8)."""
+    r"""Homogenized vascular oxygen supply :math:`k_s (O_b - O)` (mmHg/h)."""
     return rate * (blood - oxygen)
 
 
@@ -207,6 +208,7 @@ def osteoclast_rate(oc: Expr, u: Expr, signal: Expr, basal: Expr, act: Expr, dec
     r"""Vicious-cycle osteoclast activity :math:`k_0 + k_a S_{TGF} u - k_d OC`.
 
     Tumor TGF-beta signaling (lumping PTHrP -> RANKL) recruits osteoclasts, whose resorption
-    releases matrix TGF-beta (Guise/Chiechi reviews; model notes 1.3).
+    releases matrix TGF-beta (Chiechi et al. 2013, Adv. Biosci.
+    Biotechnol. 4:15-30; Oreffo et al. 1989, Biochem. Biophys. Res. Commun. 158:817-823).
     """
     return basal + act * signal * u - decay * oc

@@ -4,7 +4,8 @@ r"""Oxygen component: quasi-steady oxygen tension O (mmHg) and the hypoxia it de
 
     0 = \nabla\cdot(D_O\nabla O) + k_s(x)(O_b - O) - M u \frac{O}{O + K_m}
 
-(homogenized vascular supply and Michaelis-Menten consumption; model notes 1.7). The component
+(homogenized vascular supply and Michaelis-Menten consumption; tumor
+oxygen diffusivity: Grote, Susskind & Vaupel 1977, Pflugers Arch. 372:37-42). The component
 publishes :math:`h(O) = K_h^n/(K_h^n + O^n)` (modifier ``hypoxia``), limits proliferation by
 :math:`O/(O + K_O)` and adds the hypoxic death rate :math:`\delta_{hyp} h(O)`.
 """

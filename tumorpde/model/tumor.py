@@ -10,8 +10,8 @@ with the motility factors :math:`m_k` (signal gains :math:`1 + m_p S_p`, EMT gai
 :math:`\rho_{\rm eff} = \rho(x)\,[b_0 + (1-b_0)\bar S_{prolif}]\,\Pi_k g_k\,\Pi_j (1 - E_j)`
 (growth factors :math:`g_k`: cytostatic signals, oxygen; inhibitions :math:`E_j`: drugs),
 :math:`\delta_{\rm eff} = \delta(x)(1 - \bar S_{surv}) + \sum \delta_{extra} + \sum k_{kill}`,
-and f the logistic :math:`u(1-u)` or Gompertz :math:`-u\ln u` law (model notes 1.2; Swanson
-et al. 2000 for the proliferation-invasion form).
+and f the logistic :math:`u(1-u)` or Gompertz :math:`-u\ln u` law (Swanson,
+Alvord & Murray 2000, Cell Prolif. 33:317-329, for the proliferation-invasion form).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Unit conversions to internal units (mm, h, nM): the table of the model notes, section 0."""
+"""Unit conversions to internal units (mm, h, nM), checked against hand-computed values."""
 
 import math
 import re
@@ -45,7 +45,7 @@ def test_conversions(text, kind, expected):
 
 
 def test_receptor_number_to_concentration():
-    # Model notes §0: 1e5 receptors/cell at 1e8 cells/mL (= 1e5 /mm^3) is 16.6 nM.
+    # 1e5 receptors/cell at 1e8 cells/mL (= 1e5 /mm^3): 1e5 * 1e8 / 6.022e23 / 1e-3 L = 16.6 nM.
     assert receptors_per_cell_to_nM(1e5, 1e5) == pytest.approx(16.6054, rel=1e-4)
 
 

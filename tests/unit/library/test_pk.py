@@ -131,7 +131,10 @@ def test_two_compartment_bolus_and_infusion_match_ode():
 
 
 def test_single_bolus_biexponential_formula():
-    """C = D/V1 [(a-k21)/(a-b) e^{-a t} + (k21-b)/(a-b) e^{-b t}] (model-notes 1.6)."""
+    """C = D/V1 [(a-k21)/(a-b) e^{-a t} + (k21-b)/(a-b) e^{-b t}].
+
+    The two-compartment bolus solution (Gibaldi & Perrier, *Pharmacokinetics*, 2nd ed., 1982).
+    """
     cl, v1, v2, q = 0.2, 3.0, 2.5, 0.5
     k10, k12, k21 = cl / v1, q / v1, q / v2
     s = k10 + k12 + k21

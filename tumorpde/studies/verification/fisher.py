@@ -123,7 +123,8 @@ def case_fisher_speed(comm: Any, full: bool = False) -> list[Row]:
     on [T/4, T]. Backward Euler overestimates the speed of a pulled front by O(dt) (about 11 %
     at dt = 0.1), so runs at dt and dt/2 are Richardson-extrapolated. A naive slope without the
     log term underestimates c*; it is kept in ``data`` for reference only. ``full`` follows the
-    model-notes recipe (T = 200/rho, h = 0.1 sqrt(D/rho), dt = 0.1/rho; ~45 min serial);
+    test recipe for the Bramson-corrected front (T = 200/rho, h = 0.1 sqrt(D/rho),
+    dt = 0.1/rho; ~45 min serial);
     otherwise T = 60, h = 0.2 (~3 min serial, not in the quick subset).
     """
     t_end, h, dt0 = (200.0, 0.1, 0.1) if full else (60.0, 0.2, 0.1)
