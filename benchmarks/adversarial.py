@@ -160,7 +160,7 @@ def base_case(**patch: Any) -> dict[str, Any]:
             "k_t": "0.03 1/min",
             "k_e": "0.15 1/min",
         },
-        "output": {"picture": False},
+        "output": {"format": "xdmf", "picture": False},
     }
     for dotted, value in patch.items():
         keys = dotted.split("__") if "__" in dotted else dotted.split(".")
@@ -181,7 +181,7 @@ def fault_case(**patch: Any) -> dict[str, Any]:
     case["mesh"] = {"kind": "box", "size": [8.0, 8.0, 8.0], "cells": [12, 12, 12]}
     case["time"] = {"t_end": "60 day", "dt": "6 h", "output_every": "3 day"}
     case["tumor"]["initial"]["center"] = [4.0, 4.0, 4.0]
-    case["output"] = {"picture": False, "checkpoint": {"every_steps": 8}}
+    case["output"] = {"format": "xdmf", "picture": False, "checkpoint": {"every_steps": 8}}
     return case
 
 

@@ -96,6 +96,7 @@ k_off = "2e-3 1/s"
 k_t = "0.03 1/min"
 k_e = "0.15 1/min"
 [output]
+format = "xdmf"  # this soak checks the XDMF writer (VTKHDF: tests/physics/test_readable_output.py)
 picture = false
 checkpoint = { every_steps = 8 }
 """

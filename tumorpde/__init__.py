@@ -25,6 +25,7 @@ __all__ = [
     "build_model",
     "config_from_dict",
     "load_config",
+    "load_run",
     "run",
 ]
 
@@ -38,4 +39,17 @@ def __getattr__(name: str) -> Any:
         from tumorpde import model
 
         return getattr(model, name)
+    if name == "load_run":
+        from tumorpde.output.load import load_run
+
+        return load_run
+    if name == "viz":  # figures, animations (PyVista/matplotlib load when a function runs)
+        import importlib
+
+        return importlib.import_module("tumorpde.output.viz")
     raise AttributeError(f"module 'tumorpde' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The public API (``__all__``, lazy names included) and the module's own attributes."""
+    return sorted(set(__all__) | {k for k in globals() if k.startswith("__")})

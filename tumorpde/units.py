@@ -41,6 +41,8 @@ INTERNAL_UNITS: dict[str, str] = {
     "pressure_rate": "mmHg/h",
     "inverse_length": "1/mm",
     "velocity": "mm/h",
+    # boundary flux density (amount per area and time): concentration x length / time
+    "surface_flux": "nM*mm/h",
     # pharmacokinetics (plasma compartments and doses keep clinical units)
     "mass": "mg",
     "volume": "L",
@@ -326,3 +328,55 @@ def receptors_per_cell_to_nM(receptors_per_cell: float, cells_per_mm3: float) ->
         The concentration in nM (e.g. 1e5 receptors/cell at 1e5 cells/mm³ gives 16.6 nM).
     """
     return receptors_per_cell * cells_per_mm3 * 1e15 / AVOGADRO
+
+
+#: Per kind, a second unit that reads better in reports than the internal per-hour one:
+#: ``(unit, factor)`` with value_in_unit = internal value * factor.
+_DISPLAY_UNITS: dict[str, tuple[str, float]] = {
+    "time": ("day", 1 / 24),
+    "rate": ("1/day", 24.0),
+    "diffusivity": ("mm^2/day", 24.0),
+    "concentration_rate": ("nM/day", 24.0),
+    "chemotaxis": ("mm^2/(day*nM)", 24.0),
+    "velocity": ("mm/day", 24.0),
+}
+
+
+def format_quantity(value: float, kind: str) -> str:
+    """A value in internal units with its unit, plus a per-day reading where that helps.
+
+    Args:
+        value: The value in the internal unit of ``kind``.
+        kind: A key of :data:`INTERNAL_UNITS`.
+
+    Returns:
+        E.g. ``"0.00541667 mm^2/h (0.13 mm^2/day)"``, ``"12 1/mm"``, ``"0.5"`` (dimensionless).
+
+    Raises:
+        KeyError: If ``kind`` is not a known unit kind.
+    """
+    unit = INTERNAL_UNITS[kind]
+    text = f"{value:g}" if unit == "dimensionless" else f"{value:g} {unit}"
+    if kind in _DISPLAY_UNITS and value != 0:
+        alt, factor = _DISPLAY_UNITS[kind]
+        text += f" ({value * factor:.6g} {alt})"
+    return text
+
+
+def format_duration(seconds: float) -> str:
+    """A wall-clock duration for progress lines: ``"8 s"``, ``"3 min 05 s"``, ``"2 h 04 min"``.
+
+    Args:
+        seconds: The duration (inf or nan: not known yet).
+
+    Returns:
+        The text; ``"?"`` for a duration that is not finite.
+    """
+    if not math.isfinite(seconds):
+        return "?"
+    s = max(0, round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"

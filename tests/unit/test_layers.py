@@ -2,8 +2,8 @@
 
 Layers, in data-flow order (a module may import its own layer and earlier ones)::
 
-    base (units, errors, _version) -> meshing -> library -> config -> model -> fem -> output
-    -> simulation -> studies -> cli
+    base (units, errors, _version, progress) -> meshing -> library -> config -> model -> fem
+    -> output -> simulation -> studies -> cli
 
 The imports are read from the source (AST), including imports inside functions (lazy imports
 hide cycles at import time but not at run time). Imports under ``if TYPE_CHECKING:`` are
@@ -31,7 +31,7 @@ LAYERS = [
     "studies",
     "cli",
 ]
-BASE = {"tumorpde.units", "tumorpde.errors", "tumorpde._version"}
+BASE = {"tumorpde.units", "tumorpde.errors", "tumorpde._version", "tumorpde.progress"}
 #: The facade (lazy public API) and the ``python -m tumorpde`` entry may import anything.
 FACADE = {"tumorpde", "tumorpde.__main__"}
 

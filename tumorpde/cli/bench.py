@@ -31,7 +31,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     comm = install_abort_hook()
     problems = args.problem or list(PROBLEMS)
-    records = run_all(comm, args.size, problems, args.json, args.case, args.mesh_cache)
+    # absolute: the organ case refers to its mesh relative to the case file, not to the cwd
+    cache = args.mesh_cache.resolve() if args.mesh_cache is not None else None
+    records = run_all(comm, args.size, problems, args.json, args.case, cache)
     if comm.rank == 0:
         if args.json is None or args.print:
             for r in records:

@@ -114,6 +114,10 @@ def register(subparsers: Any) -> None:
         help="MPI ranks per arm: N ranks run N // K arms at once (default N: one arm at a time)",
     )
     c.add_argument(
-        "--progress", action="store_true", help="print a line per finished arm while running"
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="print each arm's percentage and ETA while running (default; --quiet also "
+        "turns it off)",
     )
     c.set_defaults(func=_cmd_compare)

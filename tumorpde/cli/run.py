@@ -18,9 +18,9 @@ from typing import Any
 
 from tumorpde._version import __version__
 from tumorpde.cli import _mpi
-from tumorpde.config import ConfigError, load_config, mesh_region_names
+from tumorpde.config import ConfigError, load_config, mesh_region_names, region_keys
 from tumorpde.model import build_model
-from tumorpde.units import to_internal
+from tumorpde.units import format_quantity, to_internal
 
 __all__ = ["register"]
 
@@ -41,6 +41,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             model = build_model(cfg, source=str(args.case))
         except ConfigError as exc:
             problems += exc.problems
+        if not problems:  # the seeds on the loaded mesh (dolfinx; this rank alone)
+            problems, seeds = _seed_check(cfg, None, args.allow_coarse_seed)
+            notes += seeds
         if problems:
             raise ConfigError(str(args.case), problems)
     except ConfigError as exc:
@@ -63,12 +66,16 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         return 0
     print(f"{args.case}: valid case '{cfg.name}'")
     print(f"  mesh regions: {', '.join(regions)}")
+    t = cfg.time
     print(
-        f"  time: t_end = {cfg.time.t_end:g} h ({cfg.time.t_end / 24:g} d), dt = {cfg.time.dt:g} h"
+        f"  time: t_end = {format_quantity(t.t_end, 'time')}, dt = {format_quantity(t.dt, 'time')}"
     )
+    print(f"  scheme: {t.scheme}" + (f", adaptive (tol {t.tolerance:g})" if t.adaptive else ""))
+    tumor = cfg.tumor
     print(
-        f"  scheme: {cfg.time.scheme}"
-        + (f", adaptive (tol {cfg.time.tolerance:g})" if cfg.time.adaptive else "")
+        f"  tumor: proliferation {format_quantity(tumor.proliferation_rate, 'rate')}, "
+        f"motility {format_quantity(tumor.motility, 'diffusivity')}, "
+        f"carrying capacity {format_quantity(tumor.carrying_capacity, 'cell_density')}"
     )
     if cfg.organ:
         print(f"  organ profile: {cfg.organ}")
@@ -80,16 +87,22 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         )
     names = model.names
     print(f"  species ({len(names)}): {', '.join(names)}")
+    kinds = region_keys(cfg.model_dump())
     for region, values in cfg.regions.items():
         print(
-            f"  region {region}: "
-            + ", ".join(
-                f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}" for k, v in values.items()
-            )
+            f"  region {region}: " + ", ".join(_with_unit(k, v, kinds) for k, v in values.items())
         )
     for note in notes:
         print(f"  note: {note}")
     return 0
+
+
+def _with_unit(key: str, value: Any, kinds: dict[str, str]) -> str:
+    """``key = value unit`` of a per-region value (internal units, plus per day where apt)."""
+    kind = kinds.get(key)
+    if isinstance(value, float) and kind is not None and kind != "text":
+        return f"{key} = {format_quantity(value, kind)}"
+    return f"{key} = {value:g}" if isinstance(value, float) else f"{key} = {value}"
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -127,6 +140,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 raise ConfigError(str(args.case), [("--at", str(exc))]) from None
             branch = checkpoint.find_at(Path(args.restart_from) / "checkpoints", t_at, comm)
         with Simulation(cfg, comm, model=model) as sim:
+            problems, notes = _seed_check(cfg, sim.domain, args.allow_coarse_seed)
+            if problems:  # the same on every rank (reduced)
+                raise ConfigError(str(args.case), problems)
+            for note in notes[len(_seed_lines(notes)) :]:  # allowed coarse seeds
+                _mpi.say(comm, f"warning: {note}", err=True)
             res = sim.run(
                 outdir,
                 overwrite=args.overwrite,
@@ -206,6 +224,62 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _seed_lines(notes: list[str]) -> list[str]:
+    """The per-seed report lines at the head of :func:`_seed_check`'s notes."""
+    return [n for n in notes if n.startswith("seed ")]
+
+
+def _seed_check(
+    cfg: Any, domain: Any, allow_coarse: bool
+) -> tuple[list[tuple[str, str]], list[str]]:
+    """Delivered vs requested initial mass and peak of the Gaussian seeds on the loaded mesh.
+
+    Args:
+        cfg: The case.
+        domain: The loaded domain, or None to load it here on this rank alone (validate).
+        allow_coarse: ``--allow-coarse-seed``.
+
+    Returns:
+        ``(problems, notes)``: refusals, and the per-seed lines followed by the warnings of
+        allowed coarse seeds.
+    """
+    from tumorpde.config import FileMesh
+    from tumorpde.config.seedcheck import seed_problems
+
+    if not any(s.kind == "gaussian" for _, s in cfg.tumor.seed_list()):
+        return [], []
+    from tumorpde.fem.domain import load_domain
+    from tumorpde.fem.seeds import seed_reports
+
+    if domain is None:
+        import signal
+
+        # PETSc replaces Python's SIGPIPE handling (ignore -> BrokenPipeError) with an abort:
+        # restore it so that `validate --json | head -1` stays quiet
+        pipe = signal.getsignal(signal.SIGPIPE)
+        try:
+            from mpi4py import MPI
+
+            reports = seed_reports(cfg, load_domain(cfg.mesh, MPI.COMM_SELF))
+        finally:
+            signal.signal(signal.SIGPIPE, pipe)
+    else:
+        reports = seed_reports(cfg, domain)
+    hint = cfg.mesh.path.name if isinstance(cfg.mesh, FileMesh) else "MESH"
+    problems, warnings = seed_problems(cfg, reports, allow_coarse=allow_coarse, mesh_hint=hint)
+    return problems, [r.line() for r in reports] + warnings
+
+
+def _add_seed_option(parser: argparse.ArgumentParser) -> None:
+    """``--allow-coarse-seed``: warn instead of refusing a seed the mesh cannot carry."""
+    parser.add_argument(
+        "--allow-coarse-seed",
+        action="store_true",
+        help="warn instead of refusing when the mesh delivers a Gaussian seed's initial mass "
+        "or peak beyond tumor.initial_tolerance (default 10 %%)",
+    )
+
+
 def register(subparsers: Any) -> None:
     """Add ``run``, ``validate`` and ``info`` to the main parser's subparsers.
 
@@ -230,11 +304,13 @@ def register(subparsers: Any) -> None:
         "therapy arm from a grown tumor)",
     )
     r.add_argument("--at", metavar="T", help='time of the checkpoint to branch from ("21 day")')
+    _add_seed_option(r)
     _mpi.add_set_option(r)
     r.set_defaults(func=_cmd_run)
 
     v = subparsers.add_parser("validate", help="check a case file without running it")
     v.add_argument("case", type=Path, help="TOML case file")
+    _add_seed_option(v)
     _mpi.add_set_option(v)
     v.add_argument(
         "--json",

@@ -1,10 +1,11 @@
-"""Deep mesh checks of a validated case: the mesh file opens fully and the seed lies inside.
+"""Deep mesh checks of a validated case: the mesh file opens fully and the seeds fit the mesh.
 
 :func:`tumorpde.config.load_config` reads only the region names of a ``.msh`` file (cheap, on
 every rank). ``tumorpde validate`` also calls :func:`mesh_problems`, which reads the whole mesh
 with :func:`tumorpde.meshing.msh.read_msh` (gmsh, the ``mesh`` extra) and checks that a Gaussian
-seed's centre lies in a tetrahedron (numpy only). Box meshes are checked arithmetically by the
-schema. This module imports neither dolfinx nor MPI.
+seed's centre lies in a tetrahedron (numpy only), that region seeds name a region and image
+seeds open. Whether the mesh carries the seeds' mass and peak is checked on the loaded mesh
+(:mod:`tumorpde.fem.seeds`). This module imports neither dolfinx nor MPI.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import functools
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tumorpde.config.schema import CaseConfig, FileMesh, GaussianSeed
+from tumorpde.config.schema import CaseConfig, FileMesh, GaussianSeed, ImageSeed, RegionSeed
 from tumorpde.meshing.msh import MeshArrays
 
 if TYPE_CHECKING:
@@ -62,7 +63,12 @@ def _read(path: Path, size: int, mtime_ns: int) -> MeshArrays:
 
 
 def mesh_problems(cfg: CaseConfig) -> tuple[list[tuple[str, str]], list[str]]:
-    """Open the case's mesh file fully and check that the Gaussian seed lies inside it.
+    """Open the case's mesh file fully and check the seeds against it.
+
+    Checks that every Gaussian seed's centre lies inside the mesh, that region seeds and
+    ``[initial.fields]`` regions name a mesh region and that image seeds open. Whether the
+    mesh carries each Gaussian seed's mass and peak needs the loaded mesh:
+    :func:`tumorpde.fem.seeds.seed_reports`.
 
     Args:
         cfg: A validated case.
@@ -71,13 +77,42 @@ def mesh_problems(cfg: CaseConfig) -> tuple[list[tuple[str, str]], list[str]]:
         ``(problems, notes)``: ``(field path, message)`` pairs, and notes on checks that could
         not run (no gmsh).
     """
+    from tumorpde.config.resolve import mesh_region_names
+
+    problems: list[tuple[str, str]] = []
+    notes: list[str] = []
+    seeds = cfg.tumor.seed_list()
+    try:
+        regions = mesh_region_names(cfg.mesh)
+    except (OSError, ValueError) as exc:
+        return [("mesh.path", str(exc))], []
+    for where, seed in seeds:
+        if isinstance(seed, RegionSeed) and seed.region not in regions:
+            problems.append(
+                (
+                    f"{where}.region",
+                    f"{seed.region!r} is not a region of the mesh (regions: {', '.join(regions)})",
+                )
+            )
+        elif isinstance(seed, ImageSeed):
+            problems += _image_problems(where, seed)
+    for name, spec in cfg.initial.fields.items():
+        region = getattr(spec, "region", None)
+        if region is not None and region not in regions:
+            problems.append(
+                (
+                    f"initial.fields.{name}.region",
+                    f"{region!r} is not a region of the mesh (regions: {', '.join(regions)})",
+                )
+            )
+    gaussians = [(w, s) for w, s in seeds if isinstance(s, GaussianSeed)]
     if not isinstance(cfg.mesh, FileMesh):
-        return [], []  # box meshes: checked by the schema (sub-boxes and seed inside the box)
+        return problems, notes  # box: the schema checked the sub-boxes and seed centres
     try:
         import gmsh  # noqa: F401
     except ImportError:
-        return [], [
-            "mesh file not opened in full and seed position not checked: needs gmsh "
+        return problems, [
+            "mesh file not opened in full and seed position and mass not checked: needs gmsh "
             "(pip install 'tumorpde[mesh]')"
         ]
     import numpy as np
@@ -87,23 +122,36 @@ def mesh_problems(cfg: CaseConfig) -> tuple[list[tuple[str, str]], list[str]]:
         m = _read(cfg.mesh.path, stat.st_size, stat.st_mtime_ns)
     except (OSError, ValueError) as exc:
         return [("mesh.path", str(exc))], []
-    seed = cfg.tumor.initial
-    if not isinstance(seed, GaussianSeed):
-        return [], []
     points = m.points * cfg.mesh.scale_to_mm
-    x = np.asarray(seed.center, dtype=float)
-    if point_in_mesh(points, m.tets, x):
-        return [], []
-    used = points[np.unique(m.tets)]
-    lo, hi = used.min(axis=0), used.max(axis=0)
-    nearest = float(np.sqrt(((used - x) ** 2).sum(axis=1)).min())
-    box = " x ".join(f"[{a:.1f}, {b:.1f}]" for a, b in zip(lo, hi, strict=True))
-    where = "inside its bounding box (a hole?)" if np.all((lo <= x) & (x <= hi)) else "outside"
-    centre = ", ".join(f"{c:g}" for c in seed.center)
-    return [
-        (
-            "tumor.initial.center",
-            f"[{centre}] mm is not inside the mesh {cfg.mesh.path.name} ({where}; bounding box "
-            f"{box} mm, nearest vertex {nearest:.3g} mm away): the seed would start empty",
+    for where, seed in gaussians:
+        x = np.asarray(seed.center, dtype=float)
+        if point_in_mesh(points, m.tets, x):
+            continue
+        used = points[np.unique(m.tets)]
+        lo, hi = used.min(axis=0), used.max(axis=0)
+        nearest = float(np.sqrt(((used - x) ** 2).sum(axis=1)).min())
+        box = " x ".join(f"[{a:.1f}, {b:.1f}]" for a, b in zip(lo, hi, strict=True))
+        inside = np.all((lo <= x) & (x <= hi))
+        what = "inside its bounding box (a hole?)" if inside else "outside"
+        centre = ", ".join(f"{c:g}" for c in seed.center)
+        problems.append(
+            (
+                f"{where}.center",
+                f"[{centre}] mm is not inside the mesh {cfg.mesh.path.name} ({what}; bounding "
+                f"box {box} mm, nearest vertex {nearest:.3g} mm away): the seed would start "
+                "empty",
+            )
         )
-    ], []
+    return problems, notes
+
+
+def _image_problems(where: str, seed: ImageSeed) -> list[tuple[str, str]]:
+    """An image seed's file opens as a 3D scalar map (needs nibabel/pynrrd)."""
+    from tumorpde.meshing.imagefield import read_scalar_image
+    from tumorpde.meshing.labels import MeshingError
+
+    try:
+        read_scalar_image(seed.path)
+    except MeshingError as exc:
+        return [(f"{where}.path", str(exc))]
+    return []

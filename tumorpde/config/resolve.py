@@ -375,6 +375,8 @@ def config_from_dict(
             for r in regions
             if r not in names and (r in case_regions or r not in organ_region_names)
         ]
+    if cfg is not None and cfg.boundary and isinstance(cfg.mesh, FileMesh):
+        problems += _boundary_name_problems(cfg)
     if problems or cfg is None:
         raise ConfigError(source, _shorthand_paths(problems, short))
     if names is not None and any(r not in names for r in cfg.regions):
@@ -382,6 +384,24 @@ def config_from_dict(
         kept = {r: v for r, v in cfg.regions.items() if r in names}
         cfg = cfg.model_copy(update={"regions": kept})
     return cfg
+
+
+def _boundary_name_problems(cfg: CaseConfig) -> list[tuple[str, str]]:
+    """``[[boundary]]`` names against the 2D physical groups of the case's ``.msh`` file."""
+    assert isinstance(cfg.mesh, FileMesh)
+    try:
+        names = sorted(n for d, n in read_msh_physical_names(cfg.mesh.path) if d == 2)
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        return [("mesh.path", f"cannot read boundary names: {exc}")]
+    return [
+        (
+            f"boundary.{i}.boundary",
+            f"unknown boundary {bc.boundary!r}; {cfg.mesh.path.name} has: "
+            f"{', '.join(names) or 'no named boundaries'}",
+        )
+        for i, bc in enumerate(cfg.boundary)
+        if bc.boundary not in names
+    ]
 
 
 def _within(path: str, parent: str) -> bool:

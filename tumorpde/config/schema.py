@@ -26,6 +26,7 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
+from tumorpde.config.boundary import BOX_BOUNDARY_NAMES, BoundaryCondition
 from tumorpde.library.drugs import MAX_DOSES, Patient, Treatment
 from tumorpde.units import INTERNAL_UNITS, receptors_per_cell_to_nM, to_internal
 
@@ -40,15 +41,21 @@ __all__ = [
     "CompareConfig",
     "ECMBinding",
     "EffectsConfig",
+    "FieldInRegion",
     "FileMesh",
     "GaussianSeed",
+    "ImageSeed",
+    "InitialFields",
     "MeshConfig",
+    "MeshRefine",
     "OutputConfig",
     "OxygenConfig",
     "PathwayConfig",
     "PathwayLigand",
     "PathwayReceptor",
+    "RegionSeed",
     "RegionValue",
+    "Seed",
     "SignalConfig",
     "SolverConfig",
     "TherapyConfig",
@@ -144,6 +151,18 @@ def _fmt_mm(v: tuple[float, ...]) -> str:
     return "[" + ", ".join(f"{x:g}" for x in v) + "] mm"
 
 
+class MeshRefine(_Strict):
+    """A ball around a lesion where the mesh is refined at load (``[[mesh.refine]]``).
+
+    Edges that cross the ball and are longer than ``size`` are bisected until none is left
+    (parallel, region and boundary tags kept; :func:`tumorpde.fem.refine.refine_domain`).
+    """
+
+    center: tuple[Length, Length, Length]
+    radius: Annotated[Length, Field(gt=0)]
+    size: Annotated[Length, Field(gt=0)]
+
+
 class BoxMesh(_Strict):
     """A tetrahedral box [0, size] with regions given as sub-boxes (later ones win)."""
 
@@ -152,6 +171,7 @@ class BoxMesh(_Strict):
     cells: tuple[int, int, int]
     default_region: Name = "tissue"
     regions: list[BoxRegion] = []
+    refine: list[MeshRefine] = []  # local refinement at load (balls around lesions)
 
     @field_validator("size")
     @classmethod
@@ -212,6 +232,7 @@ class FileMesh(_Strict):
     kind: Literal["file"]
     path: Path
     unit: Literal["mm", "cm", "m", "um"] = "mm"
+    refine: list[MeshRefine] = []  # local refinement at load, in mm (balls around lesions)
 
     @field_validator("path")
     @classmethod
@@ -300,11 +321,80 @@ class UniformSeed(_Strict):
     value: Fraction
 
 
+class RegionSeed(_Strict):
+    """Initial tumor density ``value`` in a tagged mesh region (e.g. a segmented lesion).
+
+    The nodal values are the lumped L2 projection of ``value`` times the region's indicator:
+    ``value`` times the region's share of the volume of the cells around each node, so inside
+    the region u = value, on its border it falls off over one cell, and the initial mass is
+    exactly ``value`` times the region volume.
+    """
+
+    kind: Literal["region"]
+    region: Name
+    value: Fraction = 1.0
+
+
+class ImageSeed(_Strict):
+    """Initial tumor density from a scalar image (NIfTI ``.nii``/``.nii.gz`` or NRRD).
+
+    The image is sampled at the mesh nodes in world coordinates (mm, through the image's
+    voxel-to-world affine, flipped or oblique axes included) by trilinear interpolation of the
+    voxel values; nodes outside the image get ``fill``. ``conversion``: ``"scale"`` gives
+    u = scale * I; ``"adc"`` reads an apparent-diffusion-coefficient map and gives the tumor
+    cell fraction u = (adc_water - ADC) / (adc_water - adc_min) (Hormuth et al. 2015, Phys.
+    Biol. 12:046006; ``adc_water`` and ``adc_min`` in the image's units). The result is clipped
+    to [0, 1].
+    """
+
+    kind: Literal["image"]
+    path: Path
+    conversion: Literal["scale", "adc"] = "scale"
+    scale: Number = Field(default=1.0, gt=0)
+    adc_water: Number | None = Field(default=None, gt=0)
+    adc_min: Number | None = Field(default=None, ge=0)
+    fill: Fraction = 0.0
+
+    @field_validator("path")
+    @classmethod
+    def _exists(cls, v: Path, info: ValidationInfo) -> Path:
+        base = (info.context or {}).get("base_dir")
+        p = (v if v.is_absolute() or base is None else Path(base) / v).resolve()
+        if not p.name.lower().endswith((".nii", ".nii.gz", ".nrrd", ".nhdr")):
+            raise ValueError(f"image {p} must be NIfTI (.nii, .nii.gz) or NRRD (.nrrd, .nhdr)")
+        if not p.is_file():
+            raise ValueError(f"image {p} does not exist")
+        return p
+
+    @model_validator(mode="after")
+    def _adc(self) -> ImageSeed:
+        if self.conversion == "adc":
+            if self.adc_water is None or self.adc_min is None:
+                raise ValueError("conversion = 'adc' needs adc_water and adc_min")
+            if self.adc_min >= self.adc_water:
+                raise ValueError(
+                    f"adc_min ({self.adc_min:g}) must be below adc_water ({self.adc_water:g})"
+                )
+        elif self.adc_water is not None or self.adc_min is not None:
+            raise ValueError("adc_water and adc_min need conversion = 'adc'")
+        return self
+
+
+#: One initial-condition spec of the tumor density.
+Seed = Annotated[GaussianSeed | UniformSeed | RegionSeed | ImageSeed, Field(discriminator="kind")]
+
+
 class TumorConfig(_Strict):
     """Tumor-cell density u (normalized by the carrying capacity).
 
     Chemotaxis belongs to each pathway (``effects.chemotaxis``); the single-pathway shorthand
     (``[ligand]`` + ``[receptor]``) also accepts ``tumor.chemotaxis`` toward its ligand.
+
+    The initial density is the seed ``[tumor.initial]`` plus any ``[[tumor.seeds]]`` (kinds
+    ``gaussian``, ``uniform``, ``region``, ``image``), added node by node and capped at 1.
+    ``validate`` and ``run`` compare the initial mass and peak the mesh delivers for each
+    Gaussian seed with the requested ones and refuse beyond ``initial_tolerance`` unless
+    ``allow_coarse_seed`` (or ``--allow-coarse-seed``).
     """
 
     proliferation_rate: Rate
@@ -319,7 +409,50 @@ class TumorConfig(_Strict):
     carrying_capacity: CellDensity = Field(
         default=1e5, description="cells/mm^3 at u = 1 (1e5/mm^3 = 1e8 cells/mL)"
     )
-    initial: Annotated[GaussianSeed | UniformSeed, Field(discriminator="kind")]
+    initial: Seed
+    seeds: list[Seed] = Field(
+        default=[],
+        max_length=1000,
+        description="further seeds ([[tumor.seeds]]), added to [tumor.initial]; the sum is "
+        "capped at 1",
+    )
+    initial_tolerance: float = Field(
+        default=0.1,
+        gt=0,
+        lt=1,
+        description="largest relative difference between the initial mass and peak the mesh "
+        "delivers and those a Gaussian seed asks for (validate and run refuse beyond it)",
+    )
+    allow_coarse_seed: bool = Field(
+        default=False,
+        description="warn instead of refusing when a seed is beyond initial_tolerance",
+    )
+
+    def seed_list(self) -> list[tuple[str, Any]]:
+        """``(field path, seed)`` of every seed: ``tumor.initial``, then ``tumor.seeds.<i>``."""
+        out: list[tuple[str, Any]] = [("tumor.initial", self.initial)]
+        return out + [(f"tumor.seeds.{i}", s) for i, s in enumerate(self.seeds)]
+
+
+class FieldInRegion(_Strict):
+    """An initial value of a species in one mesh region (0 elsewhere; lumped projection)."""
+
+    region: Name
+    value: float | str = Field(description="in the species' unit, e.g. '5 nM'")
+
+
+class InitialFields(_Strict):
+    """Initial fields of species other than the tumor (``[initial.fields]``).
+
+    Keys are species names (``tumorpde validate`` lists them: a ligand ``EGF``, a drug
+    ``trastuzumab``, ...); a value is a number in the species' internal unit or a string with
+    units (``"1 nM"``): uniform; or ``{ region = "tumor", value = "5 nM" }``: that value in one
+    region and 0 elsewhere. It replaces the value the species' component would start from;
+    receptor states keep theirs (a uniform ligand level that also sets the receptors' steady
+    state is ``pathways.<P>.ligand.initial``).
+    """
+
+    fields: dict[Name, float | str | FieldInRegion] = {}
 
 
 # --------------------------------------------------------------------------------------- pathways
@@ -455,7 +588,24 @@ class TherapyConfig(_Strict):
 
     patient: Patient = Patient()
     treatments: list[Treatment] = []
-    tumor_permeability_weight: Literal["density"] = "density"
+    #: Share of lesion vessels: "lesion" min(1, u/lesion_density) (the lesion's vessels have
+    #: the lesion's permeability throughout it), "density" u (older: proportional to u).
+    tumor_permeability_weight: Literal["lesion", "density"] = "lesion"
+    lesion_density: Fraction = Field(default=0.1, gt=0)
+    #: Seed of the lesion's barrier sample (blood-tumor barrier leakiness z-score, drawn once
+    #: per lesion from a standard normal; see :mod:`tumorpde.model.drug`).
+    lesion_seed: int = Field(default=0, ge=0)
+    #: The lesion's leakiness z-score itself (overrides the seed; 0 = the median lesion).
+    lesion_leakiness: float | None = Field(default=None, ge=-6, le=6)
+    #: Effector cells for antibody-dependent kill (ADCC), relative to peripheral tissue;
+    #: None: 0 where the vessel barrier is "brain" (parenchyma), else 1.
+    effector_factor: Fraction | None = None
+    #: Share of the target's signal driven by ligand-bound heterodimers that an antibody does
+    #: not block (HER2/HER3 with neuregulin); None: 0.5 where the case-wide barrier is "brain",
+    #: else 0.1 (one value per case).
+    her3_bypass: Fraction | None = None
+    #: Oncogene-addiction death rate per pathway at complete loss of its signal (1/h).
+    addiction: dict[str, Rate] = {}
 
     @field_validator("treatments")
     @classmethod
@@ -483,6 +633,9 @@ class VesselConfig(_Strict):
 
     surface_density: Annotated[float, _unit("inverse_length"), Field(ge=0)] = 10.0
     barrier: Literal["normal", "fenestrated", "brain"] = "normal"
+    #: First-order clearance of free drug from the interstitium (ISF bulk flow to CSF in
+    #: brain, lymph elsewhere) as ISF volume cleared per tissue volume per time (1/h).
+    interstitial_clearance: Rate = 0.0
 
 
 # --------------------------------------------------------------------------------------- numerics
@@ -577,7 +730,10 @@ class CheckpointConfig(_Strict):
 class OutputConfig(_Strict):
     """What the run directory gets. ``fields`` = None writes every species and derived field."""
 
-    format: Literal["xdmf", "vtx"] = "xdmf"
+    #: Field files: "vtkhdf" (one VTKHDF file per output time + ``fields.vtkhdf.series``;
+    #: ParaView, PyVista/VTK and h5py read it, with region/boundary tags and units), "xdmf"
+    #: (``fields.xdmf`` + ``fields.h5``, ParaView only) or "vtx" (ADIOS2 ``fields.bp``).
+    format: Literal["vtkhdf", "xdmf", "vtx"] = "vtkhdf"
     fields: list[str] | None = None
     picture: bool = True
     checkpoint: CheckpointConfig = CheckpointConfig()
@@ -599,6 +755,7 @@ class CaseConfig(_Strict):
     mesh: MeshConfig
     time: TimeConfig
     tumor: TumorConfig
+    initial: InitialFields = InitialFields()
     pathways: dict[Name, PathwayConfig] = {}
     oxygen: OxygenConfig | None = None
     bone: BoneConfig | None = None
@@ -606,6 +763,8 @@ class CaseConfig(_Strict):
     therapy: TherapyConfig | None = None
     compare: CompareConfig | None = None
     regions: dict[str, dict[str, RegionValue]] = {}
+    # [[boundary]]: conditions on named mesh boundaries (tumorpde.config.boundary)
+    boundary: list[BoundaryCondition] = []
     solver: SolverConfig = SolverConfig()
     output: OutputConfig = OutputConfig()
 
@@ -653,6 +812,7 @@ class CaseConfig(_Strict):
                 )
         if self.therapy is not None:
             problems += self._therapy_problems(self.therapy)
+        problems += self._boundary_problems()
         if self.compare is not None:
             given = {t.spec.name for t in (self.therapy.treatments if self.therapy else [])}
             for arm, drugs in self.compare.arms.items():
@@ -676,8 +836,9 @@ class CaseConfig(_Strict):
                     "no [oxygen] table",
                 )
             )
-        seed = self.tumor.initial
-        if isinstance(seed, GaussianSeed) and isinstance(self.mesh, BoxMesh):
+        for where, seed in self.tumor.seed_list():
+            if not isinstance(seed, GaussianSeed) or not isinstance(self.mesh, BoxMesh):
+                continue
             size = self.mesh.size
             if any(
                 not (-1e-9 * max(1.0, s) <= c <= s * (1 + 1e-9))
@@ -685,9 +846,8 @@ class CaseConfig(_Strict):
             ):
                 problems.append(
                     (
-                        "tumor.initial.center",
-                        f"{_fmt_mm(seed.center)} lies outside the box [0, 0, 0] to "
-                        f"{_fmt_mm(size)}",
+                        f"{where}.center",
+                        f"{_fmt_mm(seed.center)} lies outside the box [0, 0, 0] to {_fmt_mm(size)}",
                     )
                 )
         return problems
@@ -695,6 +855,14 @@ class CaseConfig(_Strict):
     def _therapy_problems(self, therapy: TherapyConfig) -> list[tuple[str, str]]:
         problems: list[tuple[str, str]] = []
         active = ", ".join(self.pathways) or "none"
+        for p in therapy.addiction:
+            if p not in self.pathways:
+                problems.append(
+                    (
+                        f"therapy.addiction.{p}",
+                        f"addiction names pathway {p}, which is not active (active: {active})",
+                    )
+                )
         for i, t in enumerate(therapy.treatments):
             spec = t.spec
             where = f"therapy.treatments.{i}"
@@ -733,6 +901,42 @@ class CaseConfig(_Strict):
                 )
         return problems
 
+    def _boundary_problems(self) -> list[tuple[str, str]]:
+        """[[boundary]]: one condition per (boundary, species), box face names, plasma drugs."""
+        problems: list[tuple[str, str]] = []
+        drugs = [t.spec.name for t in (self.therapy.treatments if self.therapy else [])]
+        seen: dict[tuple[str, str], int] = {}
+        for i, bc in enumerate(self.boundary):
+            where = f"boundary.{i}"
+            key = (bc.boundary, bc.species)
+            if key in seen:
+                problems.append(
+                    (
+                        where,
+                        f"{bc.species} on {bc.boundary} already has a condition (boundary."
+                        f"{seen[key]}); give one condition per species and boundary",
+                    )
+                )
+            seen.setdefault(key, i)
+            if isinstance(self.mesh, BoxMesh) and bc.boundary not in BOX_BOUNDARY_NAMES:
+                problems.append(
+                    (
+                        f"{where}.boundary",
+                        f"unknown boundary {bc.boundary!r}; a box mesh has: "
+                        f"{', '.join(BOX_BOUNDARY_NAMES)}",
+                    )
+                )
+            plasma = bc.external.plasma if bc.external is not None else None
+            if plasma is not None and plasma not in drugs:
+                problems.append(
+                    (
+                        f"{where}.external",
+                        f"plasma:{plasma} names no drug of [[therapy.treatments]] (given: "
+                        f"{', '.join(drugs) or 'none'})",
+                    )
+                )
+        return problems
+
     def receptor_total_nM(self, pathway: str) -> float:
         """Ligand-free surface receptor of ``pathway`` at carrying capacity (nM)."""
         return receptors_per_cell_to_nM(
@@ -760,6 +964,7 @@ def region_keys(cfg_raw: Mapping[str, Any]) -> dict[str, str]:
         "tumor.death_rate": "rate",
         "vessels.surface_density": "inverse_length",
         "vessels.barrier": "text",
+        "vessels.interstitial_clearance": "rate",
     }
     pathways = cfg_raw.get("pathways")
     for p, table in (pathways if isinstance(pathways, Mapping) else {}).items():
@@ -810,7 +1015,7 @@ def case_json_schema() -> dict[str, Any]:
         "tumor.{motility, proliferation_rate, death_rate}, "
         "pathways.<P>.ligand.{diffusivity, decay_rate, stromal_secretion}, "
         "oxygen.{supply_rate, diffusivity}, bone.{basal, activation, matrix_release}, "
-        "vessels.{surface_density, barrier}",
+        "vessels.{surface_density, barrier, interstitial_clearance}",
         "additionalProperties": {"type": "object"},
     }
     defs["PathwayConfig"]["properties"].update(

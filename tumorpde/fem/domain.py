@@ -142,9 +142,11 @@ def _box(cfg: BoxMesh, comm: MPI.Comm) -> Domain:
 def _file(cfg: FileMesh, comm: MPI.Comm) -> Domain:
     from dolfinx.io import gmsh as gmshio
 
-    from tumorpde.meshing.gmsh_session import sigint_preserved
+    from tumorpde.meshing.gmsh_session import gmsh_session, sigint_preserved
 
-    with sigint_preserved():  # gmsh.initialize() resets SIGINT and finalize() does not undo it
+    # rank 0 reads: in a session of ours, so that gmsh's log stays off stdout (read_from_msh
+    # reuses it); SIGINT is restored, which gmsh.initialize() resets and finalize() does not undo
+    with gmsh_session() if comm.rank == 0 else sigint_preserved():
         md = gmshio.read_from_msh(str(cfg.path), comm, 0, gdim=3, partitioner=_partitioner())
     msh = md.mesh
     if cfg.scale_to_mm != 1.0:
@@ -174,10 +176,16 @@ def load_domain(cfg: BoxMesh | FileMesh, comm: MPI.Comm) -> Domain:
         comm: Communicator the mesh is distributed over.
 
     Returns:
-        The domain with named regions (coordinates in mm).
+        The domain with named regions (coordinates in mm), refined in the balls of
+        ``cfg.refine`` if any.
     """
     from tumorpde.config import BoxMesh
 
-    if isinstance(cfg, BoxMesh):
-        return _box(cfg, comm)
-    return _file(cfg, comm)
+    domain = _box(cfg, comm) if isinstance(cfg, BoxMesh) else _file(cfg, comm)
+    if cfg.refine:
+        from tumorpde.fem.refine import refine_domain
+        from tumorpde.meshing.zones import RefineZone
+
+        zones = [RefineZone(z.center, z.radius, z.size) for z in cfg.refine]
+        domain, _ = refine_domain(domain, zones)
+    return domain

@@ -31,6 +31,12 @@ activity; the sources are cited in each component):
   blocks (1 without therapy);
 - modules: EMT, quasi-steady oxygen and the bone vicious cycle.
 
+Conditions on named boundaries (``[[boundary]]``, :mod:`tumorpde.model.boundary`) add the
+boundary integral :math:`\int_\Gamma (\mathbf q_s\cdot\mathbf n)\,v\,ds` of the imposed
+outward flux to the flux part (vertex quadrature on the facets, like the lumped volume terms),
+and fixed values become constrained rows (:class:`FixedRows`) that the solver replaces by
+:math:`w_s - C_{ext}(t_{n+1})`.
+
 Optional volume sources (``forcing``) exist for verification by manufactured solutions
 (:mod:`tumorpde.studies.verification`). This module is generic: it creates the constants the
 components declare, runs their modifiers and terms passes and adds time differences, test
@@ -40,17 +46,27 @@ functions and measures; it never names a species.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import ufl
 from dolfinx import fem
 from ufl.core.expr import Expr
 
+from tumorpde.fem.domain import Domain
 from tumorpde.fem.state import State
 from tumorpde.model import Context, Model, Symbols
 
-__all__ = ["QUADRATURE_DEGREE", "Forcing", "Forms", "bdf_weights", "build_forms", "ddt"]
+__all__ = [
+    "QUADRATURE_DEGREE",
+    "FixedRows",
+    "Forcing",
+    "Forms",
+    "bdf_weights",
+    "boundary_facets",
+    "build_forms",
+    "ddt",
+]
 
 #: Quadrature degree of the flux (gradient) integrals.
 QUADRATURE_DEGREE = 2
@@ -64,6 +80,25 @@ Forcing = Mapping[str, Expr] | Callable[[fem.Constant], Mapping[str, Expr]]
 STEP_CONSTANTS = ("dt", "t", "a0", "a1", "a2")
 
 
+@dataclass(frozen=True)
+class FixedRows:
+    """The nodes of one boundary where a species is fixed (a ``value`` condition).
+
+    Attributes:
+        species: The species.
+        index: Its position in the state (and residual) order.
+        boundary: The boundary name.
+        dofs: Owned local dofs of the boundary's nodes.
+        value: The Constant holding the value at t_{n+1}.
+    """
+
+    species: str
+    index: int
+    boundary: str
+    dofs: np.ndarray
+    value: fem.Constant
+
+
 @dataclass
 class Forms:
     """UFL residuals (one per species, in state order) and the constants they use.
@@ -73,7 +108,9 @@ class Forms:
     assemble the pointwise Jacobian blocks as diagonals (:class:`tumorpde.fem.solver.NewtonSolver`);
     ``integrands`` are the pointwise parts' integrands g_s (pointwise part = g_s v dx_lumped).
     ``time_constants`` are the model's time-dependent constants (plasma levels), set to their
-    values at t_{n+1} by :meth:`set_time`.
+    values at t_{n+1} by :meth:`set_time`. ``ds`` is the boundary measure (facet tags, vertex
+    quadrature), ``boundary_flux`` the imposed outward flux per ``(species, boundary)`` and
+    ``fixed`` the constrained nodes of the ``value`` conditions.
     """
 
     residuals: list[ufl.Form]
@@ -87,6 +124,9 @@ class Forms:
     context: Context
     state: State
     time_values: dict[str, Callable[[float], float]]
+    ds: ufl.Measure | None = None
+    boundary_flux: dict[tuple[str, str], Expr] = field(default_factory=dict)
+    fixed: list[FixedRows] = field(default_factory=list)
 
     @property
     def static(self) -> list[fem.Constant | fem.Function]:
@@ -99,12 +139,23 @@ class Forms:
         return fixed + list(self.state.coefficients.values())
 
     def set_time(self, t: float) -> None:
-        """Set ``t`` and the model's time constants to their values at ``t`` (h)."""
+        """Set ``t`` and the model's time constants for the step from ``state.t`` to ``t`` (h).
+
+        A time constant with a ``mean(t0, t1)`` method (plasma levels) takes its exact mean
+        over the step on a backward-Euler step (``a2 = 0``: the first step and every step
+        after a dose), so that the linear exchange term receives the exact plasma exposure
+        of the step; on a BDF2 step (and when ``t`` is not after ``state.t``) it takes its
+        value at ``t``, which keeps the scheme second order.
+        """
         # Constant.value's setter takes an array (it copies np.asarray(v) into place), so the
         # floats go in as 0-d arrays: the same stored values
         self.constants["t"].value = np.asarray(t)
+        t0 = float(self.state.t)
+        averaged = t > t0 and float(self.constants["a2"].value) == 0.0
         for key, value in self.time_values.items():
-            self.constants[key].value = np.asarray(value(t))
+            mean = getattr(value, "mean", None)
+            v = mean(t0, t) if averaged and mean is not None else value(t)
+            self.constants[key].value = np.asarray(v)
 
     def set_step(self, h: float, weights: tuple[float, float, float]) -> None:
         """Set the step size and the time-difference weights ``(a0, a1, a2)``."""
@@ -176,8 +227,16 @@ def build_forms(
         constants=k,
         coefficients=state.coefficients,
         regions=list(state.domain.regions),
+        boundaries=list(state.domain.boundaries),
     )
     ctx = model.build(symbols)
+    ds = ufl.Measure(
+        "ds",
+        domain=msh,
+        subdomain_data=state.domain.facet_tags,
+        metadata={"quadrature_rule": "vertex", "quadrature_degree": 1},
+    )
+    boundary_flux = _boundary_flux(ctx, state)
 
     sources: Mapping[str, Expr] = {}
     if forcing is not None:
@@ -200,6 +259,10 @@ def build_forms(
         integrands.append(g)
         point = g * v * dxl
         flux = -ufl.inner(ctx.flux[s], ufl.grad(v)) * dx if s in ctx.flux else None
+        for (species, b), qn in boundary_flux.items():
+            if species == s:
+                assert flux is not None  # checked by _boundary_flux
+                flux = flux + qn * v * ds(state.domain.boundaries[b])
         residuals.append(point + flux if flux is not None else point)
         parts.append((point, flux))
     balance = {
@@ -221,9 +284,77 @@ def build_forms(
         context=ctx,
         state=state,
         time_values=model.time_constants(),
+        ds=ds,
+        boundary_flux=boundary_flux,
+        fixed=_fixed_rows(ctx, state, k),
     )
     forms.set_time(state.t)
     return forms
+
+
+def boundary_facets(domain: Domain, name: str) -> np.ndarray:
+    """Local facets of the named boundary, checked to lie on the outside of the mesh.
+
+    Args:
+        domain: The domain.
+        name: A boundary name of the mesh.
+
+    Returns:
+        Local facet indices (owned and ghost).
+
+    Raises:
+        KeyError: If the mesh has no boundary ``name`` (the message lists the names).
+        ValueError: If some of its facets are interior (an interface between regions, such
+            as the brain's grey-white interface), identically on every rank.
+    """
+    from mpi4py import MPI
+
+    if name not in domain.boundaries:
+        known = ", ".join(domain.boundaries) or "none"
+        raise KeyError(f"the mesh has no boundary {name!r}; its boundaries: {known}")
+    msh = domain.mesh
+    fdim = msh.topology.dim - 1
+    facets = domain.facet_tags.find(domain.boundaries[name])
+    msh.topology.create_connectivity(fdim, fdim + 1)
+    f2c = msh.topology.connectivity(fdim, fdim + 1)
+    links = np.diff(f2c.offsets)[facets] if facets.size else np.zeros(0, dtype=np.int32)
+    interior = domain.comm.allreduce(int(np.count_nonzero(links > 1)), op=MPI.SUM)
+    if interior:
+        raise ValueError(
+            f"boundary {name!r} has {interior} interior facets (an interface between regions): "
+            "boundary conditions need an outer surface of the mesh"
+        )
+    return facets
+
+
+def _boundary_flux(ctx: Context, state: State) -> dict[tuple[str, str], Expr]:
+    """The imposed outward fluxes, checked: known boundaries, species that have a flux."""
+    out: dict[tuple[str, str], Expr] = {}
+    for s, by_boundary in ctx.boundary_flux.items():
+        if s not in ctx.flux:
+            raise ValueError(f"a boundary flux of {s}, which has no transport (no flux)")
+        for b, qn in by_boundary.items():
+            boundary_facets(state.domain, b)
+            out[(s, b)] = qn
+    return out
+
+
+def _fixed_rows(
+    ctx: Context, state: State, constants: Mapping[str, fem.Constant]
+) -> list[FixedRows]:
+    """Owned dofs and value Constant of every fixed (species, boundary)."""
+    V = state.V
+    n = V.dofmap.index_map.size_local
+    fdim = state.domain.mesh.topology.dim - 1
+    out = []
+    for s, by_boundary in ctx.fixed.items():
+        if s not in ctx.flux:
+            raise ValueError(f"a fixed boundary value of {s}, which has no transport (no flux)")
+        for b, key in by_boundary.items():
+            dofs = fem.locate_dofs_topological(V, fdim, boundary_facets(state.domain, b))
+            owned = np.sort(dofs[dofs < n]).astype(np.int32)
+            out.append(FixedRows(s, state.names.index(s), b, owned, constants[key]))
+    return out
 
 
 def ddt(k: Mapping[str, fem.Constant], w: Expr, w_n: Expr, w_nm1: Expr) -> Expr:

@@ -131,6 +131,10 @@ class NewtonSolver:
             more Newton iterations than the last one that reassembled them. The pointwise
             blocks (reactions, the time derivative) are always exact and so is the residual,
             so only the convergence rate can change.
+        fixed: Constrained nodes (Dirichlet conditions): ``(unknown index, owned local dofs,
+            value)`` with the value a Constant read at every residual evaluation. Their
+            residual rows become ``w - value`` and their Jacobian rows unit rows (columns are
+            kept: Newton needs no symmetry). Needs ``parts`` and ``integrands``.
     """
 
     problem: NonlinearProblem
@@ -161,10 +165,16 @@ class NewtonSolver:
         integrands: list[Expr] | None = None,
         static: list[fem.Constant | fem.Function] | None = None,
         flux_jacobian: str = "iteration",
+        fixed: list[tuple[int, np.ndarray, fem.Constant]] | None = None,
     ) -> None:
         from petsc4py import PETSc
 
         from dolfinx.fem.petsc import NonlinearProblem
+
+        if fixed and (parts is None or integrands is None):
+            raise ValueError("fixed (Dirichlet) nodes need the split assembly (parts, integrands)")
+        self.fixed = list(fixed or [])
+        self._unknowns = list(unknowns)
 
         self.prefix = prefix
         db = PETSc.Options()
@@ -332,6 +342,16 @@ class NewtonSolver:
             ]
         else:
             linear_rows = set()
+        fixed = self.fixed
+        fixed_rows = None
+        if fixed:
+            # global rows of the constrained nodes; zeroRows must keep the nonzero pattern,
+            # which the kept flux matrices are copied onto (SAME_NONZERO_PATTERN)
+            # petsc4py's stub types enum members as int but this parameter as the enum class
+            keep = PETSc.Mat.Option.KEEP_NONZERO_PATTERN
+            self.problem.A.setOption(keep, True)  # type: ignore[arg-type]
+            local = np.concatenate([owned[i][dofs] for i, dofs, _ in fixed]).astype(PETSc.IntType)
+            fixed_rows = lgmap.apply(local)  # type: ignore[arg-type]
         frozen_state = self._frozen
         mode = self.flux_jacobian
         frozen_state.update(
@@ -361,7 +381,7 @@ class NewtonSolver:
             update(x)
             assert res_pw is not None
             nodal = res_pw.evaluate()
-            owned = []
+            owned: list[np.ndarray] = []
             for i, L in enumerate(flux_res):
                 r = nodal[:, i].copy()
                 if L is not None:
@@ -375,6 +395,8 @@ class NewtonSolver:
                             K.mult(unknowns[bj].x.petsc_vec, frozen_state["work"])
                             r += frozen_state["work"].array_r[:n]
                 owned.append(r)
+            for i, dofs, value in fixed:
+                owned[i][dofs] = unknowns[i].x.array[dofs] - float(value.value)
             assign_arrays(owned + [np.zeros(n_ghost)] * nsp, b)
             stats["residual"] += time.perf_counter() - t0
 
@@ -454,6 +476,9 @@ class NewtonSolver:
                         B.setValuesRCV(diag_rows, diag_cols, -values, addv=True)
                     B.assemble()
                     fz["reuse"] = B
+            if fixed_rows is not None:
+                # unit rows at the constrained nodes (collective; the pattern is kept)
+                J.zeroRows(fixed_rows, diag=1.0)  # type: ignore[arg-type]  # takes int arrays
             stats["jacobian"] += time.perf_counter() - t0
 
         if res_pw is not None:
@@ -514,6 +539,13 @@ class NewtonSolver:
         if self.flux_jacobian == "step" or self._refresh_next:
             self.refresh_jacobian()
         refreshed = bool(self._frozen.get("refresh", True))
+        if self.fixed:
+            # start Newton at the fixed values: their rows are then satisfied from the start
+            # and the relative tolerance applies to the free rows alone
+            for i, dofs, value in self.fixed:
+                u = self._unknowns[i]
+                u.x.array[dofs] = float(value.value)
+                u.x.scatter_forward()
         self.problem.solve()
         # lazily read options are known only once a linear solve has set the KSP up (a solve
         # that converges at its initial guess, e.g. a uniform steady state, reads none)
@@ -671,4 +703,5 @@ def solver_for(
         integrands=forms.integrands,
         static=forms.static,
         flux_jacobian=flux_jacobian,
+        fixed=[(f.index, f.dofs, f.value) for f in forms.fixed],
     )

@@ -12,12 +12,15 @@ from dataclasses import dataclass, field
 
 import tumorpde.fem.backend  # noqa: F401  (before any dolfinx import)
 
-from dolfinx import fem
+import numpy as np
+import ufl
+from dolfinx import fem, la
 
 from tumorpde.fem.domain import Domain
 from tumorpde.model import CellField, Model, Species
+from tumorpde.model.base import Initial, InitialSum, RegionInitial
 
-__all__ = ["State", "cell_function", "create_state"]
+__all__ = ["State", "cell_function", "create_state", "initial_values"]
 
 
 @dataclass
@@ -87,6 +90,54 @@ def cell_function(domain: Domain, Q: fem.FunctionSpace, spec: CellField) -> fem.
     return f
 
 
+def initial_values(value: Initial, V: fem.FunctionSpace, domain: Domain) -> np.ndarray:
+    """Nodal values (owned and ghost) of an initial value on the P1 space.
+
+    A number fills; a function of the coordinates is interpolated; a :class:`RegionInitial`
+    is ``value`` times the lumped L2 projection of the region's indicator (the region's share
+    of the volume of the cells around each node, so its integral is exactly ``value`` times
+    the region volume); an :class:`InitialSum` adds its parts and caps the sum.
+
+    Args:
+        value: The initial value.
+        V: The P1 space.
+        domain: The domain (region tags).
+
+    Returns:
+        The local array of nodal values.
+
+    Raises:
+        ValueError: A region the mesh does not have.
+    """
+    f = fem.Function(V)
+    if isinstance(value, InitialSum):
+        out = sum((initial_values(p, V, domain) for p in value.parts), np.zeros_like(f.x.array))
+        return out if value.cap is None else np.minimum(out, value.cap)
+    if isinstance(value, RegionInitial):
+        if value.region not in domain.regions:
+            raise ValueError(
+                f"initial value: region {value.region!r} is not a region of the mesh "
+                f"(regions: {', '.join(domain.regions)})"
+            )
+        Q = fem.functionspace(domain.mesh, ("DG", 0))
+        chi = fem.Function(Q)
+        cells = domain.cell_tags.find(domain.regions[value.region])
+        chi.x.array[Q.dofmap.list[cells, 0]] = 1.0
+        v = ufl.TestFunction(V)
+        parts = []
+        for weight in (chi, fem.Constant(domain.mesh, 1.0)):
+            b = fem.assemble_vector(fem.form(weight * v * ufl.dx))
+            b.scatter_reverse(la.InsertMode.add)
+            b.scatter_forward()
+            parts.append(b.array.copy())
+        return value.value * parts[0] / np.where(parts[1] > 0, parts[1], 1.0)
+    if callable(value):
+        f.interpolate(value)
+        f.x.scatter_forward()
+        return f.x.array.copy()
+    return np.full_like(f.x.array, float(value))
+
+
 def create_state(model: Model, domain: Domain) -> State:
     """Create spaces, fields and cell coefficients and set the initial condition.
 
@@ -107,10 +158,7 @@ def create_state(model: Model, domain: Domain) -> State:
     older = {s: fem.Function(V, name=f"{s}_older") for s in names}
     oldest = {s: fem.Function(V, name=f"{s}_oldest") for s in names}
     for s, value in model.initial().items():
-        if callable(value):
-            fields[s].interpolate(value)
-        else:
-            fields[s].x.array[:] = value
+        fields[s].x.array[:] = initial_values(value, V, domain)
     for s in names:
         fields[s].x.scatter_forward()
         for h in (previous, older, oldest):

@@ -17,10 +17,11 @@ File layout (the shipped files are worked examples)::
     targets = ["HER2"]                       # pathways: EGFR, HER2, MET, TGFBR, VEGFR2
     molecular_weight = {value = 148000, unit = "g/mol", source = "...", confidence = "M"}
     diffusivity, plasma_unbound_fraction, available_volume_fraction, tissue_clearance
-    [permeability]  normal, fenestrated, brain, tumor (, brain_efflux_ratio)
+    [permeability]  normal, fenestrated, brain, tumor (, brain_efflux_ratio, btb, btb_spread,
+                    btb_efflux_ratio, btb_efflux_spread)   # blood-tumor barrier of brain lesions
     [binding]       k_on, k_off (, internalization)      # antibodies and ligand traps
     [potency.HER2]  ic50, hill, imax                     # kinase inhibitors, one per target
-    [response]      kill_max, half_occupancy, hill       # optional occupancy-driven kill
+    [response]      kill_max, half_occupancy, hill (, signal_block)   # ADCC kill, signal block
     [pk]            model = "two_compartment" | "two_compartment_mm" | "oral_one_compartment"
     [regimens.q3w]  route, dose, loading_dose, interval, infusion, loading_infusion, on, off
     [label.q3w]     cmin_ss, cmax_ss, cavg_ss, cmax_first, auc_tau_ss, accumulation_ratio,
@@ -167,6 +168,7 @@ PSecondOrder = Annotated[float, _param("second_order_rate"), Field(gt=0)]
 PConcentration = Annotated[float, _param("concentration"), Field(gt=0)]
 PPositive = Annotated[float, _param("dimensionless"), Field(gt=0)]
 PRatio = Annotated[float, _param("dimensionless"), Field(ge=1)]
+PSpread = Annotated[float, _param("dimensionless"), Field(ge=0, le=5)]
 PVolume = Annotated[float, _param("volume"), Field(gt=0)]
 PVolumeRate = Annotated[float, _param("volume_rate"), Field(gt=0)]
 PVolumeRate0 = Annotated[float, _param("volume_rate"), Field(ge=0)]
@@ -192,6 +194,12 @@ class Permeability(_Strict):
     ``brain_efflux_ratio`` (≥ 1, default 1) is the efflux/influx asymmetry of that barrier for
     transporter substrates: the exchange flux is ``P_brain (f_u Cpl - r A/phi)``, so the
     steady-state unbound brain-to-plasma ratio is ``Kp,uu = 1/r`` in the absence of other sinks.
+    ``tumor`` is the permeability of peripheral tumor vessels (no efflux).
+
+    The blood–tumor barrier (vessels of a lesion in brain) is its own class: the median lesion
+    has permeability ``btb`` (default: ``tumor``) and efflux ratio ``btb_efflux_ratio``
+    (default 1); lesions differ log-normally, lesion ``z`` (a standard-normal draw per lesion)
+    having ``btb exp(btb_spread z)`` and ``max(1, btb_efflux_ratio exp(-btb_efflux_spread z))``.
     """
 
     normal: PVelocity
@@ -199,6 +207,18 @@ class Permeability(_Strict):
     brain: PVelocity
     tumor: PVelocity
     brain_efflux_ratio: PRatio = 1.0
+    btb: PVelocity | None = None
+    btb_spread: PSpread = 0.0
+    btb_efflux_ratio: PRatio = 1.0
+    btb_efflux_spread: PSpread = 0.0
+
+    def lesion_btb(self, z: float) -> tuple[float, float]:
+        """Blood–tumor-barrier permeability (mm/h) and efflux ratio of a lesion of z-score z."""
+        import math
+
+        p = (self.tumor if self.btb is None else self.btb) * math.exp(self.btb_spread * z)
+        r = max(1.0, self.btb_efflux_ratio * math.exp(-self.btb_efflux_spread * z))
+        return p, r
 
     def by_class(self) -> dict[str, float]:
         """The four vessel-class permeabilities (mm/h) as a dictionary."""
@@ -244,11 +264,18 @@ class TargetPotency(_Strict):
 
 
 class Response(_Strict):
-    """Occupancy-driven kill (e.g. ADCC): ``k = kill_max occ^h / (half_occupancy^h + occ^h)``."""
+    """Response to a receptor antibody.
+
+    Occupancy-driven kill (ADCC) ``k = e kill_max occ^h / (half_occupancy^h + occ^h)`` with
+    the tissue's effector-cell factor e; and the block of the bound receptors' signal:
+    a bound receptor keeps the fraction ``1 - signal_block (1 - bypass)`` of its signal, where
+    ``bypass`` is the ligand-driven (HER3/neuregulin) share the antibody does not block.
+    """
 
     kill_max: PRate
     half_occupancy: PPositiveFraction
     hill: PPositive
+    signal_block: PFraction = 1.0
 
 
 class TwoCompartmentPK(_Strict):

@@ -464,6 +464,17 @@ class PlasmaPK:
         v = self._impl.cum(np.array([float(t0), float(t1)]))
         return float(v[1] - v[0])
 
+    def mean_concentration_nM(self, t0: float, t1: float) -> float:
+        """Mean plasma concentration (nM) over ``[t0, t1]``: the exact AUC over the interval.
+
+        This is the plasma level a backward-Euler step from ``t0`` to ``t1`` uses, so that the
+        linear exchange term receives the exact plasma exposure of the step; ``t1 <= t0``
+        gives the point value at ``t1``.
+        """
+        if not t1 > t0:
+            return float(self.concentration_nM(t1))
+        return self.auc(t0, t1) / (t1 - t0) * (1e6 / self.molecular_weight)
+
     def dose_times(self) -> np.ndarray:
         """Start times (h) of all doses, sorted, without repeats."""
         return np.unique(np.array([d.time_h for d in self.doses], dtype=float))

@@ -22,11 +22,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tumorpde.meshing.labels import LabelImage, MeshingError, MeshParameters, labels_to_mesh
+from tumorpde.progress import stage
 
-__all__ = ["ORGANS", "Organ", "build_organ", "default_cache_dir"]
+if TYPE_CHECKING:
+    from tumorpde.meshing.zones import RefineZone
+
+__all__ = ["ORGANS", "Organ", "atlas_stem", "build_organ", "default_cache_dir"]
 
 #: Where CGAL's example data lives once ``apt-get install libcgal-demo`` has run.
 CGAL_DATA = Path("/usr/share/doc/libcgal-dev/data.tar.gz")
@@ -151,6 +155,7 @@ def _finish(
 ) -> dict[str, Any]:
     import json
 
+    stage("seed point")
     seed, d = choose_seed(out, seed_region, depth, box)
     meta["seed_point_mm"] = seed
     meta["seed_region"] = seed_region
@@ -204,6 +209,7 @@ def brain_labels() -> LabelImage:
 
 
 def _build_brain(organ: Organ, params: MeshParameters, out: Path, res: str) -> dict[str, Any]:
+    stage("label image")
     img = brain_labels()
     meta = labels_to_mesh(
         img,
@@ -257,6 +263,7 @@ def liver_labels() -> LabelImage:
 
 
 def _build_liver(organ: Organ, params: MeshParameters, out: Path, res: str) -> dict[str, Any]:
+    stage("label image")
     img = liver_labels()
     params.outer_name = "capsule"
     meta = labels_to_mesh(
@@ -328,6 +335,7 @@ def bone_labels(voxel: float) -> LabelImage:
 
 
 def _build_bone(organ: Organ, params: MeshParameters, out: Path, res: str) -> dict[str, Any]:
+    stage("label image")
     img = bone_labels(min(0.5, params.size / 4.0))
     params.outer_name = "periosteum"
     meta = labels_to_mesh(
@@ -420,6 +428,10 @@ def _build_lung(organ: Organ, params: MeshParameters, out: Path, res: str) -> di
         gmsh.option.setNumber("Mesh.MeshSizeMin", params.size / 4.0)
         gmsh.option.setNumber("Mesh.MeshSizeFromCurvature", 12)
         gmsh.option.setNumber("Mesh.Algorithm", 6)
+        if params.refine:  # CAD geometry: the zones refine the pleura they cross as well
+            from tumorpde.meshing.zones import apply_size_fields
+
+            apply_size_fields(params.refine, params.size)
         regions = {"right_lung": 1, "left_lung": 2}
         for (n, t), side in zip(regions.items(), ("right", "left"), strict=True):
             gmsh.model.addPhysicalGroup(3, lungs[side], t, name=n)
@@ -427,11 +439,15 @@ def _build_lung(organ: Organ, params: MeshParameters, out: Path, res: str) -> di
             gmsh.model.addPhysicalGroup(
                 2, sorted({abs(b) for _, b in bnd}), 10 + t - 1, name=f"{side}_pleura"
             )
+        stage("volume mesh")
         gmsh.model.mesh.generate(3)
+        stage("optimise")
         _optimize(params.optimize_passes)
+        stage("write")
         fmt = write_model(out)
     from dataclasses import asdict
 
+    stage("quality")
     meta = write_metadata(
         out,
         name=out.stem,
@@ -450,6 +466,7 @@ def _build_lung(organ: Organ, params: MeshParameters, out: Path, res: str) -> di
             "shape": asdict(s),
             "optimize_passes": params.optimize_passes,
             "random_seed": params.random_seed,
+            "refine": [asdict(z) for z in params.refine],
         },
         t0=t0,
         extra={"resolution": res},
@@ -494,11 +511,18 @@ ORGANS: dict[str, Organ] = {
 }
 
 
+def atlas_stem(name: str, resolution: str, refined: bool = False) -> str:
+    """File stem of an atlas build: ``brain``, ``brain_fine``, ``brain_refined``, ..."""
+    stem = name if resolution == "coarse" else f"{name}_{resolution}"
+    return f"{stem}_refined" if refined else stem
+
+
 def build_organ(
     name: str,
     resolution: str = "coarse",
     out_dir: str | Path | None = None,
     size: float | None = None,
+    refine: list[RefineZone] | None = None,
 ) -> dict[str, Any]:
     """Build an atlas mesh.
 
@@ -506,8 +530,10 @@ def build_organ(
         name: Organ (a key of :data:`ORGANS`).
         resolution: ``coarse`` or ``fine``.
         out_dir: Output directory (default :func:`default_cache_dir`). The file is
-            ``<organ>.msh`` for coarse and ``<organ>_<resolution>.msh`` otherwise.
+            :func:`atlas_stem` ``.msh``: ``<organ>.msh`` for coarse, ``<organ>_<resolution>.msh``
+            otherwise, with ``_refined`` appended when ``refine`` is given.
         size: Override the target edge length (mm).
+        refine: Balls with smaller tetrahedra (gmsh size fields, e.g. around a lesion).
 
     Returns:
         The metadata (also written as ``.json`` next to the mesh).
@@ -519,6 +545,8 @@ def build_organ(
         raise MeshingError(f"--resolution {resolution!r}: use one of {', '.join(organ.sizes)}")
     out_dir = Path(out_dir) if out_dir is not None else default_cache_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = name if resolution == "coarse" else f"{name}_{resolution}"
-    params = MeshParameters(size=size if size is not None else organ.sizes[resolution])
+    stem = atlas_stem(name, resolution, bool(refine))
+    params = MeshParameters(
+        size=size if size is not None else organ.sizes[resolution], refine=list(refine or [])
+    )
     return organ.builder(organ, params, out_dir / f"{stem}.msh", resolution)

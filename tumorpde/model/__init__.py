@@ -33,8 +33,10 @@ from tumorpde.model.base import (
     region_field,
 )
 from tumorpde.model.bone import Bone
+from tumorpde.model.boundary import BoundaryConditions, boundary_problems
 from tumorpde.model.drug import Drug
 from tumorpde.model.emt import EMT
+from tumorpde.model.initial import InitialFields, initial_field_problems
 from tumorpde.model.oxygen import Oxygen
 from tumorpde.model.pathway import Pathway
 from tumorpde.model.species import DRUG_EFFECT, FieldNames, Species
@@ -49,6 +51,7 @@ __all__ = [
     "DRUG_EFFECT",
     "EMT",
     "Bone",
+    "BoundaryConditions",
     "CellField",
     "Component",
     "Context",
@@ -208,7 +211,9 @@ def build_model(
         The model.
 
     Raises:
-        ConfigError: If ``output.fields`` names a field the case does not have.
+        ConfigError: If ``output.fields`` names a field the case does not have, a
+            ``[[boundary]]`` condition names an unknown or untransported species, or
+            ``[initial.fields]`` an unknown species or a value in the wrong unit.
     """
     treatments = list(cfg.therapy.treatments) if cfg.therapy is not None else []
     components: list[Component] = [Tumor(cfg, report_rates=bool(treatments))]
@@ -222,13 +227,23 @@ def build_model(
     if cfg.bone is not None:
         components.append(Bone(cfg))
     components += [Drug(cfg, t) for t in treatments]
+    if cfg.boundary:
+        components.append(BoundaryConditions(cfg))
     components += list(extra)
+    if cfg.initial.fields:  # last: its start values replace the components' ones
+        components.append(InitialFields(cfg, [s for c in components for s in c.species()]))
     names = [s.name for c in components for s in c.species()]
     clash = sorted({n for n in names if names.count(n) > 1})
     if clash:
         raise ValueError(f"species {clash} are declared by more than one component")
     model = Model(cfg.name, components)
     _check_output_fields(cfg, model, source or cfg.name)
+    problems = boundary_problems(cfg, model.species)
+    problems += initial_field_problems(cfg, model.species)
+    if problems:
+        from tumorpde.config import ConfigError
+
+        raise ConfigError(source or cfg.name, problems)
     return model
 
 

@@ -36,14 +36,44 @@ __all__ = [
     "Component",
     "Context",
     "Initial",
+    "InitialSum",
     "Modifiers",
     "QoI",
+    "RegionInitial",
     "Symbols",
     "region_field",
 ]
 
-#: An initial value: a number, or a function of the node coordinates (shape (3, n)) -> (n,).
-Initial = float | Callable[[np.ndarray], np.ndarray]
+
+@dataclass(frozen=True)
+class RegionInitial:
+    """Initial value ``value`` in a tagged mesh region (lumped L2 projection of its indicator).
+
+    Attributes:
+        region: Region name of the mesh.
+        value: Value inside the region.
+    """
+
+    region: str
+    value: float
+
+
+@dataclass(frozen=True)
+class InitialSum:
+    """Several initial values added node by node, then capped.
+
+    Attributes:
+        parts: The summands (each an :data:`Initial`).
+        cap: Upper bound of the sum (None: none).
+    """
+
+    parts: tuple[Any, ...]
+    cap: float | None = None
+
+
+#: An initial value: a number, a function of the node coordinates (shape (3, n)) -> (n,), a
+#: value in a region, or a sum of those.
+Initial = float | Callable[[np.ndarray], np.ndarray] | RegionInitial | InitialSum
 
 
 @dataclass(frozen=True)
@@ -84,12 +114,14 @@ class Symbols:
         constants: Scalar constants by key (``dt``, ``t``, model constants, plasma levels).
         coefficients: Cell-wise coefficients by key (:class:`CellField`).
         regions: Tissue-region names of the mesh.
+        boundaries: Boundary names of the mesh.
     """
 
     fields: Mapping[str, Expr]
     constants: Mapping[str, Expr]
     coefficients: Mapping[str, Expr]
     regions: Sequence[str] = ()
+    boundaries: Sequence[str] = ()
 
 
 @dataclass
@@ -102,6 +134,8 @@ class Modifiers:
             :math:`x_j = (A_j/IC_{50,j})^{h_j}`; the pathway combines them Loewe-additively.
         receptor_loss: Per pathway, extra loss rates of its free receptor (drug binding).
         extra_receptor: Per pathway, extra receptor states (drug-bound) in the occupancy total.
+        signaling_receptor: Per ligand-less pathway, drug-bound receptors weighted by the
+            signal they keep (partial antibody block), added to the free receptor in the signal.
         ligand_source: Per pathway, extra sources of its ligand (bone matrix release).
         motility: Factors multiplying the tumor motility (signal and EMT gains), in order.
         chemotaxis: Chemotactic flux contributions of the tumor density.
@@ -117,6 +151,7 @@ class Modifiers:
     kinase: dict[str, list[tuple[Expr, float]]] = field(default_factory=dict)
     receptor_loss: dict[str, list[Expr]] = field(default_factory=dict)
     extra_receptor: dict[str, list[Expr]] = field(default_factory=dict)
+    signaling_receptor: dict[str, list[Expr]] = field(default_factory=dict)
     ligand_source: dict[str, list[Expr]] = field(default_factory=dict)
     motility: list[Expr] = field(default_factory=list)
     chemotaxis: list[Expr] = field(default_factory=list)
@@ -146,7 +181,7 @@ class Modifiers:
 
 @dataclass
 class Context:
-    """What components read (symbols, modifiers) and write (rates, fluxes, balances).
+    r"""What components read (symbols, modifiers) and write (rates, fluxes, balances).
 
     Attributes:
         symbols: The UFL handles.
@@ -157,6 +192,12 @@ class Context:
             source, every other entry a sink; the fem layer adds ``storage``).
         rates: Per-cell rates of the tumor (``proliferation``, ``death``, ``kill``,
             ``net_growth``), for derived fields.
+        boundary_flux: Per species and boundary name, the outward normal flux
+            :math:`q\cdot n` imposed there (Robin exchange, prescribed flux); the fem layer
+            adds :math:`\int_\Gamma (q\cdot n)\,v\,ds` to the species' residual. Boundaries
+            not listed are no-flux.
+        fixed: Per species and boundary name, the key of the scalar constant the species is
+            fixed to there (Dirichlet condition, applied to the nodes of the boundary).
     """
 
     symbols: Symbols
@@ -165,6 +206,8 @@ class Context:
     flux: dict[str, Expr] = field(default_factory=dict)
     balance: dict[str, dict[str, Expr]] = field(default_factory=dict)
     rates: dict[str, Expr] = field(default_factory=dict)
+    boundary_flux: dict[str, dict[str, Expr]] = field(default_factory=dict)
+    fixed: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def f(self, name: str) -> Expr:
         """Current value of species ``name``."""
@@ -185,6 +228,15 @@ class Context:
     def add(self, name: str, rate: Expr) -> None:
         """Add a reaction rate to species ``name``."""
         self.reaction[name] = self.reaction[name] + rate if name in self.reaction else rate
+
+    def add_boundary_flux(self, name: str, boundary: str, outward: Expr) -> None:
+        """Add an outward normal flux of species ``name`` on boundary ``boundary``."""
+        own = self.boundary_flux.setdefault(name, {})
+        own[boundary] = own[boundary] + outward if boundary in own else outward
+
+    def fix(self, name: str, boundary: str, key: str) -> None:
+        """Fix species ``name`` on ``boundary`` to the scalar constant ``key``."""
+        self.fixed.setdefault(name, {})[boundary] = key
 
     def add_balance(self, ligand: str, key: str, integrand: Expr) -> None:
         """Record a named term of ``ligand``'s global balance."""

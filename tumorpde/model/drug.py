@@ -2,26 +2,49 @@ r"""Drug component: plasma PK, tissue transport, target binding and response of 
 
 For drug j (catalog :mod:`tumorpde.library.drugs`, plasma curve :mod:`tumorpde.library.pk`):
 
-- free tissue drug :math:`A_j` (nM):
-  :math:`\partial_t A = \nabla\cdot(D_j\nabla A) + P_j(x,u)\,S_v(x)\,[f_u C_{pl}(t) - r(x) A/\phi]
-  - k_{cl} A - \text{binding}` (homogenized trans-vascular exchange without convection; Baxter &
-  Jain 1989). :math:`P_j(x,u) = (1-u) P_j^{class(x)} + u P_j^{tumor}`: the region's vessel
-  class (normal, fenestrated, brain = blood-brain barrier) mixed with leaky tumor vessels
-  (blood-tumor barrier) by the local tumor density; r is the efflux ratio in brain;
+- free tissue drug :math:`A_j` (nM, tissue-averaged; the free interstitial concentration is
+  :math:`a = A/\phi` with the available volume fraction :math:`\phi`):
+
+  .. math::
+
+     \partial_t A = \nabla\cdot(D_j\nabla A)
+       + (1-w) P_c S_v (f_u C_{pl} - r_c a) + w P_t S_v (f_u C_{pl} - r_t a)
+       - Q_{isf}\, a - k_{cl} A - \text{binding}
+
+  (homogenized trans-vascular exchange without convection; Baxter & Jain 1989, Microvasc Res
+  37:77). :math:`P_c, r_c`: the region's vessel class (normal, fenestrated, brain = blood-brain
+  barrier, whose efflux ratio :math:`r_c` applies to it alone); :math:`P_t, r_t`: the lesion's
+  vessels: peripheral tumor vessels (:math:`r_t = 1`) or, where the region's barrier is
+  ``brain``, the blood-tumor barrier of this lesion, a log-normal draw per lesion (z-score
+  from ``therapy.lesion_seed`` or ``therapy.lesion_leakiness``; see
+  :meth:`tumorpde.library.drugs.Permeability.lesion_btb`). The weight
+  :math:`w = \min(1, u/u_L)` is the share of lesion vessels: 1 inside the lesion
+  (:math:`u \ge u_L`, ``therapy.lesion_density``), so the lesion's permeability is a lesion
+  property, not proportional to the local density (``tumor_permeability_weight = "density"``
+  keeps :math:`w = u`). :math:`Q_{isf}` (``vessels.interstitial_clearance``) is the
+  interstitial fluid cleared per tissue volume (brain ISF bulk flow to CSF, lymph elsewhere):
+  without binding the steady interstitial-to-plasma ratio is :math:`PS/(PS + Q_{isf})`.
 - receptor antibodies (cetuximab, panitumumab, trastuzumab): bound receptor :math:`B` per cell,
-  :math:`J = k_{on} A R - k_{off} B`, :math:`\dot B = J - k_{int} B`; the target's free
-  receptor loses J (modifier), the tissue drug loses u J, B counts in the target's occupancy
-  total, and occupancy drives an Emax kill (ADCC) :math:`k_{max} occ^h/(O_{50}^h + occ^h)`;
-- ligand traps (bevacizumab): complex :math:`B_L`, :math:`J = k_{on} A L - k_{off} B_L`, cleared
+  :math:`J = k_{on} a R - k_{off} B`, :math:`\dot B = J - k_{int} B`; the target's free
+  receptor loses J (modifier), the tissue drug loses u J; B counts in the target's occupancy
+  total (ligand pathways) or keeps the signal fraction :math:`1 - \beta (1 - b)` of a free
+  receptor (ligand-less HER2: antibody block :math:`\beta`, ``response.signal_block``, of the
+  ligand-independent signal; :math:`b` = ``therapy.her3_bypass``, the ligand-driven HER2/HER3
+  share the antibody does not block; one value per case); occupancy drives an Emax kill (ADCC)
+  :math:`e\,k_{max} occ^h/(O_{50}^h + occ^h)` scaled by the tissue's effector-cell factor e
+  (``therapy.effector_factor``; 0 in brain parenchyma by default);
+- ligand traps (bevacizumab): complex :math:`B_L`, :math:`J = k_{on} a L - k_{off} B_L`, cleared
   at :math:`k_{cl}`; the ligand and the drug lose J;
 - kinase inhibitors (lapatinib, crizotinib, galunisertib): no binding species; each target
-  receives the competitive term :math:`x_j = (A_j/IC_{50,j})^{h}` (modifier), which the target
-  pathway combines Loewe-additively with the other inhibitors on it.
+  receives the competitive term :math:`x_j = (a_j/IC_{50,j})^{h}` (modifier, free drug a),
+  which the target pathway combines Loewe-additively with the other inhibitors on it.
 
 Combination regimens therefore act through distinct mechanisms (receptor removal, kinase block,
 ligand sequestration, ADCC) that multiply, never through two empirical Emax terms on one target.
-The plasma concentration is a time constant evaluated at :math:`t_{n+1}`; dose starts and
-infusion ends are step breakpoints; tissue exposure (AUC) is accumulated per region.
+The plasma level of a step is its exact mean over a backward-Euler step (the first step and
+every step after a dose) and its value at :math:`t_{n+1}` on a BDF2 step
+(:meth:`tumorpde.fem.forms.Forms.set_time`); dose starts and infusion ends are step
+breakpoints; tissue exposure (AUC) is accumulated per region.
 """
 
 from __future__ import annotations
@@ -29,6 +52,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
+import numpy as np
 import ufl
 from ufl.core.expr import Expr
 
@@ -41,7 +65,7 @@ from tumorpde.model.species import FieldNames, Species
 if TYPE_CHECKING:
     from tumorpde.config import CaseConfig
 
-__all__ = ["Drug"]
+__all__ = ["Drug", "PlasmaLevel", "lesion_z"]
 
 N = FieldNames
 
@@ -56,43 +80,93 @@ class Drug(Component):
 
     def __init__(self, cfg: CaseConfig, treatment: Treatment) -> None:
         assert cfg.therapy is not None
+        th = cfg.therapy
         self.spec: DrugSpec = treatment.spec
         self.name = self.spec.name
         self.mechanism = self.spec.mechanism
         self.target = self.spec.targets[0]
-        doses = schedule(treatment.regimen, cfg.therapy.patient, cfg.time.t_end)
+        doses = schedule(treatment.regimen, th.patient, cfg.time.t_end)
         self.plasma = PlasmaPK(self.spec.pk, doses, self.spec.molecular_weight)
         target = cfg.pathways[self.target]
         self.target_ligand = target.ligand.name if target.ligand is not None else None
         self.target_internalized = target.ligand is not None and target.receptor.internalized
-        self.fields = self._exchange_fields(cfg)
+        self.lesion_z = lesion_z(th.lesion_seed, th.lesion_leakiness)
+        self.vessel_weight = th.tumor_permeability_weight
+        self.lesion_density = th.lesion_density
+        self.fields = self._exchange_fields(cfg) + self._response_fields(cfg)
+        self.kept_signal = self.bound_signal(cfg) if self.mechanism == "receptor_antibody" else 0.0
+
+    def _regional(self, cfg: CaseConfig, values: Callable[[str, float, float], dict[str, float]]):
+        """Per-key CellFields from ``values(barrier, S_v, Q_isf)`` of the case and its regions."""
+        v = cfg.vessels
+        default = values(
+            v.barrier,
+            global_value(cfg, "vessels.surface_density"),
+            global_value(cfg, "vessels.interstitial_clearance"),
+        )
+        keys = ("vessels.barrier", "vessels.surface_density", "vessels.interstitial_clearance")
+        regional: dict[str, dict[str, float]] = {}
+        for region, vals in cfg.regions.items():
+            if any(k in vals for k in keys):
+                regional[region] = values(
+                    str(vals.get("vessels.barrier", v.barrier)),
+                    float(vals.get("vessels.surface_density", v.surface_density)),
+                    float(vals.get("vessels.interstitial_clearance", v.interstitial_clearance)),
+                )
+        return [
+            CellField(f"{self.name}.{k}", default[k], {r: val[k] for r, val in regional.items()})
+            for k in default
+        ]
 
     def _exchange_fields(self, cfg: CaseConfig) -> list[CellField]:
-        """Exchange coefficients P S_v, P S_v r, S_v, S_v r by region.
+        """Exchange coefficients by region: P_c S_v, P_c S_v r_c, P_t S_v, P_t S_v r_t, Q_isf.
 
-        P is the permeability of the region's vessel class (``vessels.barrier``), r the brain
-        efflux ratio. Each is one cell-wise field so that every exchange term is linear in one
-        cell-wise coefficient (the pointwise assembler averages them to the nodes exactly).
+        P_c, r_c: the region's vessel class (``vessels.barrier``; the efflux ratio only at the
+        blood-brain barrier); P_t, r_t: the lesion's vessels (peripheral tumor vessels, or this
+        lesion's blood-tumor barrier where the class is ``brain``). Each is one cell-wise field
+        so that every exchange term is linear in one cell-wise coefficient (the pointwise
+        assembler averages them to the nodes exactly).
         """
         perm = self.spec.permeability
         by_class = perm.by_class()
+        p_btb, r_btb = perm.lesion_btb(self.lesion_z)
 
-        def values(barrier: str, sv: float) -> dict[str, float]:
+        def values(barrier: str, sv: float, q: float) -> dict[str, float]:
             p = by_class[barrier]
-            r = perm.brain_efflux_ratio if barrier == "brain" else 1.0
-            return {"PS": p * sv, "PSr": p * sv * r, "S": sv, "Sr": sv * r}
+            brain = barrier == "brain"
+            r = perm.brain_efflux_ratio if brain else 1.0
+            pt, rt = (p_btb, r_btb) if brain else (perm.tumor, 1.0)
+            return {"PS": p * sv, "PSr": p * sv * r, "PtS": pt * sv, "PtSr": pt * sv * rt, "Q": q}
 
-        default = values(cfg.vessels.barrier, global_value(cfg, "vessels.surface_density"))
-        regional: dict[str, dict[str, float]] = {}
-        for region, vals in cfg.regions.items():
-            if "vessels.barrier" in vals or "vessels.surface_density" in vals:
-                barrier = str(vals.get("vessels.barrier", cfg.vessels.barrier))
-                sv = float(vals.get("vessels.surface_density", cfg.vessels.surface_density))
-                regional[region] = values(barrier, sv)
-        return [
-            CellField(f"{self.name}.{k}", default[k], {r: v[k] for r, v in regional.items()})
-            for k in ("PS", "PSr", "S", "Sr")
-        ]
+        return self._regional(cfg, values)
+
+    def _response_fields(self, cfg: CaseConfig) -> list[CellField]:
+        """Antibodies: the effector-cell factor by region (ADCC)."""
+        if self.mechanism != "receptor_antibody":
+            return []
+        th = cfg.therapy
+        assert th is not None
+
+        def values(barrier: str, _sv: float, _q: float) -> dict[str, float]:
+            e = th.effector_factor
+            return {"effector": (0.0 if barrier == "brain" else 1.0) if e is None else e}
+
+        return self._regional(cfg, values)
+
+    def bound_signal(self, cfg: CaseConfig) -> float:
+        """Signal fraction a bound receptor keeps: 1 - signal_block (1 - HER3 bypass).
+
+        One value per case (the case-wide vessel class picks the bypass default), because it
+        enters the signal's Hill function nonlinearly and a cell-wise coefficient must enter
+        linearly (:mod:`tumorpde.fem.pointwise`).
+        """
+        th = cfg.therapy
+        assert th is not None
+        block = self.spec.response.signal_block if self.spec.response is not None else 1.0
+        b = th.her3_bypass
+        if b is None:
+            b = BRAIN_BYPASS if cfg.vessels.barrier == "brain" else PERIPHERAL_BYPASS
+        return 1.0 - block * (1.0 - b)
 
     # ------------------------------------------------------------------ declarations
     def species(self) -> Sequence[Species]:
@@ -111,8 +185,8 @@ class Drug(Component):
         return {s.name: 0.0 for s in self.species()}
 
     def time_constants(self) -> Mapping[str, Callable[[float], float]]:
-        """Plasma concentration (nM) at t."""
-        return {self._plasma_key: lambda t: float(self.plasma.concentration_nM(t))}
+        """Plasma concentration (nM) at t, with its exact step mean (``.mean(t0, t1)``)."""
+        return {self._plasma_key: PlasmaLevel(self.plasma)}
 
     @property
     def _plasma_key(self) -> str:
@@ -130,8 +204,8 @@ class Drug(Component):
     def _binding(self, ctx: Context, partner: Expr, complex_: Expr) -> Expr:
         spec = self.spec
         assert spec.binding is not None
-        A = ctx.f(N.drug(self.name))
-        return laws.binding_rate(A, partner, complex_, spec.binding.k_on, spec.binding.k_off)
+        a = ctx.f(N.drug(self.name)) / spec.available_volume_fraction  # free interstitial
+        return laws.binding_rate(a, partner, complex_, spec.binding.k_on, spec.binding.k_off)
 
     def occupancy(self, ctx: Context) -> Expr:
         """Occupancy of the receptor target, B / (R + C + I + B)."""
@@ -148,37 +222,44 @@ class Drug(Component):
         """Kinase block terms, receptor loss and extra receptor state, ADCC kill."""
         spec, mod = self.spec, ctx.mod
         if self.mechanism == "kinase_inhibitor":
-            A = ctx.f(N.drug(self.name))
+            a = ufl.max_value(ctx.f(N.drug(self.name)), 0.0) / spec.available_volume_fraction
             for target, pot in spec.potency.items():
                 if target not in spec.targets:
                     continue
-                mod.block_kinase(target, (ufl.max_value(A, 0.0) / pot.ic50) ** pot.hill, pot.imax)
+                mod.block_kinase(target, (a / pot.ic50) ** pot.hill, pot.imax)
         elif self.mechanism == "receptor_antibody":
             p = self.target
             B = ctx.f(N.drug_bound(self.name))
             mod.remove_receptor(p, self._binding(ctx, ctx.f(N.receptor(p)), B))
             mod.add_receptor_state(p, B)
+            if self.target_ligand is None:  # ligand-less target: partial block of its signal
+                kept = self.kept_signal * B
+                mod.signaling_receptor.setdefault(p, []).append(kept)
             if spec.response is not None:
                 r = spec.response
                 occ = self.occupancy(ctx)
-                mod.kill.append(r.kill_max * laws.hill(occ, r.half_occupancy, r.hill))
+                mod.kill.append(
+                    ctx.coef(f"{self.name}.effector")
+                    * r.kill_max
+                    * laws.hill(occ, r.half_occupancy, r.hill)
+                )
 
     def terms(self, ctx: Context) -> None:
         """Transport, vascular exchange, clearance and binding of the drug."""
         spec = self.spec
         u = ctx.f(N.tumor)
         A = ctx.f(N.drug(self.name))
-        # P S_v (f_u C_pl - r A / phi) with P = (1 - u) P_class(x) + u P_tumor, expanded so
-        # that each term carries one cell-wise coefficient (PS = P_class S_v, Sr = S_v r, ...)
-        e = {k: ctx.coef(f"{self.name}.{k}") for k in ("PS", "PSr", "S", "Sr")}
+        # (1 - w) P_c S_v (f_u C_pl - r_c a) + w P_t S_v (f_u C_pl - r_t a) - Q_isf a, each term
+        # with one cell-wise coefficient (PS = P_c S_v, PSr = P_c S_v r_c, PtS, PtSr, Q)
+        e = {k: ctx.coef(f"{self.name}.{k}") for k in ("PS", "PSr", "PtS", "PtSr", "Q")}
         cp = spec.plasma_unbound_fraction * ctx.const(self._plasma_key)
         a_phi = A / spec.available_volume_fraction
-        pt = spec.permeability.tumor
-        exchange = (1 - u) * (e["PS"] * cp - e["PSr"] * a_phi) + u * pt * (
-            e["S"] * cp - e["Sr"] * a_phi
+        w = self.lesion_weight(u)
+        exchange = (1 - w) * (e["PS"] * cp - e["PSr"] * a_phi) + w * (
+            e["PtS"] * cp - e["PtSr"] * a_phi
         )
         ctx.flux[N.drug(self.name)] = laws.diffusive_flux(A, spec.diffusivity)
-        ctx.add(N.drug(self.name), exchange - spec.tissue_clearance * A)
+        ctx.add(N.drug(self.name), exchange - e["Q"] * a_phi - spec.tissue_clearance * A)
         if self.mechanism == "receptor_antibody":
             assert spec.binding is not None
             B = ctx.f(N.drug_bound(self.name))
@@ -196,6 +277,12 @@ class Drug(Component):
             ctx.add(N.drug_complex(self.name), J - spec.tissue_clearance * Bl)
             ctx.add_balance(self.target_ligand, "trap", J)
 
+    def lesion_weight(self, u: Expr) -> Expr:
+        """Share of the vessels that are the lesion's: min(1, u/u_L), or u ("density")."""
+        if self.vessel_weight == "density":
+            return u
+        return ufl.min_value(ufl.max_value(u, 0.0) / self.lesion_density, 1.0)
+
     # ------------------------------------------------------------------ outputs
     @property
     def effect(self) -> str:
@@ -212,10 +299,9 @@ class Drug(Component):
             return {self.effect: self.occupancy(ctx)}
         if self.mechanism == "kinase_inhibitor":
             x = None
+            a = ctx.f(N.drug(self.name)) / self.spec.available_volume_fraction
             for pot in self.spec.potency.values():
-                term = pot.imax * laws.hill(
-                    ctx.f(N.drug(self.name)), pot.ic50, max(pot.hill, 1.0)
-                )
+                term = pot.imax * laws.hill(a, pot.ic50, max(pot.hill, 1.0))
                 x = term if x is None else ufl.max_value(x, term)
             assert x is not None
             return {self.effect: x}
@@ -249,3 +335,39 @@ class Drug(Component):
         out = {f"{self.name}_mean_auc_nMh": f"{self.name}_mean_nM"}
         out.update({f"{self.name}_{r}_auc_nMh": f"{self.name}_nM_{r}" for r in regions})
         return out
+
+
+#: HER3/neuregulin bypass share of the HER2 signal by tissue when the case gives none.
+#: Assumptions (confidence D): brain parenchyma is rich in neuregulin, which activates HER3 in
+#: brain metastases (Kodack et al. 2017 Sci Transl Med 9:eaal4682); peripheral tissue low.
+BRAIN_BYPASS = 0.5
+PERIPHERAL_BYPASS = 0.1
+
+
+def lesion_z(seed: int, given: float | None = None) -> float:
+    """The lesion's leakiness z-score: ``given``, or one standard-normal draw from ``seed``.
+
+    Deterministic per seed (NumPy PCG64), identical on every rank.
+    """
+    if given is not None:
+        return float(given)
+    return float(np.random.default_rng(seed).standard_normal())
+
+
+class PlasmaLevel:
+    """Plasma concentration (nM) of a drug: point value ``(t)`` and exact mean ``.mean(t0, t1)``.
+
+    Args:
+        pk: The plasma PK curve.
+    """
+
+    def __init__(self, pk: PlasmaPK) -> None:
+        self.pk = pk
+
+    def __call__(self, t: float) -> float:
+        """Concentration (nM) at ``t`` (h)."""
+        return float(self.pk.concentration_nM(t))
+
+    def mean(self, t0: float, t1: float) -> float:
+        """Mean concentration (nM) over ``[t0, t1]`` (exact AUC / duration)."""
+        return self.pk.mean_concentration_nM(t0, t1)

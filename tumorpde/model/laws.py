@@ -212,3 +212,12 @@ def osteoclast_rate(oc: Expr, u: Expr, signal: Expr, basal: Expr, act: Expr, dec
     Biotechnol. 4:15-30; Oreffo et al. 1989, Biochem. Biophys. Res. Commun. 158:817-823).
     """
     return basal + act * signal * u - decay * oc
+
+
+def addiction_death(signal: Expr, reference: Expr | float, rate: Expr | float) -> Expr:
+    r"""Oncogene-addiction death rate :math:`k\,\max(0, 1 - S/S_{ref})` (1/h).
+
+    Cells that depend on an amplified oncogene die when its signal is blocked (Weinstein 2002
+    Science 297:63-64); the rate grows linearly with the lost share of the untreated signal.
+    """
+    return rate * ufl.max_value(1 - signal / reference, 0.0)

@@ -8,8 +8,15 @@ r"""Pathway component: a growth-factor ligand, its receptor states and the downs
   :math:`\theta = (C+I)/(R+C+I+\sum B_{drug})` (or :math:`R/R_0` without a ligand) and the
   kinase block :math:`B = 1 - I_{max} x/(1+x)`, :math:`x = \sum_j (A_j/IC_{50,j})^{h_j}`
   (competitive inhibitors on one target combine Loewe-additively);
+  (competitive inhibitors on one target combine Loewe-additively); for a ligand-less pathway
+  :math:`\theta = (R + \sum_j s_j B_j)/R_0`, a drug-bound receptor keeping the signal
+  fraction :math:`s_j` (partial antibody block, :mod:`tumorpde.model.drug`);
 - effects on the tumor, left as modifiers: motility gain, chemotaxis, proliferation and
-  survival signals, cytostatic growth block of epithelial cells, EMT motility gain.
+  survival signals, cytostatic growth block of epithelial cells, EMT motility gain, and
+  oncogene addiction (``therapy.addiction``): the death rate
+  :math:`k_{add}\max(0, 1 - S/S_{ref})` when the signal falls below its untreated level
+  :math:`S_{ref}` (Hill of the drug-free steady occupancy). Cells addicted to an amplified
+  oncogene die, not only slow down, when it is blocked (Weinstein 2002 Science 297:63).
 """
 
 from __future__ import annotations
@@ -52,9 +59,12 @@ class Pathway(Component):
         self.internalized = pw.ligand is not None and pw.receptor.internalized
         self.signal = pw.signal.enabled
         self.receptor_total = cfg.receptor_total_nM(name)
-        self.fields = [
-            region_field(cfg, f"pathways.{name}.ligand.{k}") for k in LIGAND_REGION_KEYS
-        ] if pw.ligand is not None else []
+        self.addiction = cfg.therapy.addiction.get(name, 0.0) if cfg.therapy is not None else 0.0
+        self.fields = (
+            [region_field(cfg, f"pathways.{name}.ligand.{k}") for k in LIGAND_REGION_KEYS]
+            if pw.ligand is not None
+            else []
+        )
 
     # ------------------------------------------------------------------ declarations
     def receptor_states(self) -> list[str]:
@@ -117,6 +127,21 @@ class Pathway(Component):
             out[N.signal(p)] = s0
         return out
 
+    def reference_signal(self) -> float:
+        """Untreated signal level: Hill of the drug-free steady occupancy (1 without ligand)."""
+        pw = self.pw
+        if pw.ligand is None:
+            theta = 1.0
+        elif pw.receptor.initial_state == "steady":
+            Rs, Cs, Is = trafficking_steady_state(
+                pw.receptor, self.receptor_total, pw.ligand.initial
+            )
+            bound = Cs + (Is if pw.receptor.internalized else 0.0)
+            theta = bound / max(Rs + bound, 1e-300)
+        else:
+            theta = pw.receptor.initial_occupancy
+        return _hill0(theta, pw.signal.half_max, pw.signal.hill)
+
     def constants(self) -> Mapping[str, float]:
         """Rate constants, receptor total, signal and effect parameters."""
         p, pw = self.name, self.pw
@@ -132,6 +157,9 @@ class Pathway(Component):
         k[f"{p}.cytostatic"] = ef.cytostatic
         k[f"{p}.emt_rate"] = ef.emt_rate
         k[f"{p}.emt_motility"] = ef.emt_motility
+        if self.addiction > 0 and self.signal:
+            k[f"{p}.addiction"] = self.addiction
+            k[f"{p}.S_ref"] = max(self.reference_signal(), 1e-12)
         if pw.ligand is not None:
             k[f"{p}.s_tumor"] = pw.ligand.tumor_secretion
             k[f"{p}.s_hypoxic"] = pw.ligand.hypoxic_secretion
@@ -169,6 +197,8 @@ class Pathway(Component):
             if ef.cytostatic > 0:
                 epithelial = (1 - e) if e is not None else 1.0
                 mod.growth.append(1 - c(f"{p}.cytostatic") * S * epithelial)
+            if self.addiction > 0:
+                mod.death.append(laws.addiction_death(S, c(f"{p}.S_ref"), c(f"{p}.addiction")))
         if self.ligand is not None and ef.chemotaxis > 0:
             sat = c(f"{p}.chi_sat") if ef.chemotaxis_saturation is not None else None
             mod.chemotaxis.append(
@@ -223,7 +253,7 @@ class Pathway(Component):
                 bound = C + internal if internal is not None else C
                 theta = laws.occupancy(sum(mod.extra_receptor.get(p, []), R), bound)
             else:
-                theta = R / R0
+                theta = sum(mod.signaling_receptor.get(p, []), R) / R0
             drive = laws.hill(theta, c(f"{p}.half_max"), pw.signal.hill)
             block = _kinase_block(mod.kinase.get(p, []))
             if block is not None:

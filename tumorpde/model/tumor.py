@@ -17,7 +17,7 @@ Alvord & Murray 2000, Cell Prolif. 33:317-329, for the proliferation-invasion fo
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import ufl
@@ -29,7 +29,9 @@ from tumorpde.model.base import (
     Component,
     Context,
     Initial,
+    InitialSum,
     QoI,
+    RegionInitial,
     region_field,
     weighted_mean,
 )
@@ -64,17 +66,11 @@ class Tumor(Component):
         return [Species(N.tumor, "pde", "1 (u = n / n_max)", "tumor")]
 
     def initial(self) -> Mapping[str, Initial]:
-        """A Gaussian seed or a uniform value."""
-        seed = self.cfg.initial
-        if seed.kind == "uniform":
-            return {N.tumor: seed.value}
-        c = np.array(seed.center)
-        r2, peak = seed.radius**2, seed.peak
-
-        def gaussian(x: np.ndarray) -> np.ndarray:
-            return peak * np.exp(-((x - c[:, None]) ** 2).sum(axis=0) / r2)
-
-        return {N.tumor: gaussian}
+        """The seed(s): Gaussian, uniform, region or image; several are summed, capped at 1."""
+        parts = [_seed_initial(seed) for _, seed in self.cfg.seed_list()]
+        if len(parts) == 1 and not self.cfg.seeds:
+            return {N.tumor: parts[0]}
+        return {N.tumor: InitialSum(tuple(parts), cap=1.0)}
 
     def constants(self) -> Mapping[str, float]:
         """Signal-independent growth fraction b0."""
@@ -149,6 +145,39 @@ class Tumor(Component):
         if not self.report_rates:
             return {}
         return {N.kill_rate: ctx.rates["kill"], N.net_growth_rate: ctx.rates["net_growth"]}
+
+
+def _seed_initial(seed: Any) -> Initial:
+    """The :data:`Initial` of one seed spec of the case."""
+    if seed.kind == "uniform":
+        return float(seed.value)
+    if seed.kind == "region":
+        return RegionInitial(seed.region, float(seed.value))
+    if seed.kind == "image":
+        return _image_initial(seed)
+    c = np.array(seed.center)
+    r2, peak = seed.radius**2, seed.peak
+
+    def gaussian(x: np.ndarray) -> np.ndarray:
+        return peak * np.exp(-((x - c[:, None]) ** 2).sum(axis=0) / r2)
+
+    return gaussian
+
+
+def _image_initial(seed: Any) -> Initial:
+    """Tumor fraction sampled from an image (read on first use), converted, clipped to [0, 1]."""
+    from tumorpde.meshing.imagefield import read_scalar_image
+
+    def sample(x: np.ndarray) -> np.ndarray:
+        img = read_scalar_image(seed.path)
+        v = img.sample(x, fill=np.nan)
+        if seed.conversion == "adc":
+            v = (seed.adc_water - v) / (seed.adc_water - seed.adc_min)
+        else:
+            v = seed.scale * v
+        return np.clip(np.where(np.isnan(v), seed.fill, v), 0.0, 1.0)
+
+    return sample
 
 
 #: Per-region parameters of the tumor.

@@ -2,9 +2,10 @@ r"""QoIs: the scalar quantities of interest of a run, as MPI-reduced integrals a
 
 The integrals are declared by the model's components (tumor burden :math:`\int u\,dx`, per
 ligand its mean, per pathway the cell-weighted receptor occupancy and mean signal, module means,
-drug levels and responses by region); this module compiles them, adds the extrema of the species
-and each ligand's global balance residual. All functions are collective over the mesh
-communicator and return the same value on every rank.
+drug levels and responses by region); this module compiles them, adds the extrema of the species,
+each ligand's global balance residual and, per ``[[boundary]]`` condition, the integrated outward
+flux through the boundary (``flux_<species>_<boundary>``). All functions are collective over the
+mesh communicator and return the same value on every rank.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import tumorpde.fem.backend  # noqa: F401  (before any dolfinx import)
 import numpy as np
 import ufl
 from dolfinx import fem
+
+from tumorpde.model.boundary import flux_column
 
 if TYPE_CHECKING:
     from tumorpde.fem import Forms, State
@@ -80,11 +83,33 @@ class QoIs:
             for L, terms in forms.balance.items()
         }
         self.last_balance: dict[str, float] = dict.fromkeys(self.balance_columns(), 0.0)
+        # outward fluxes through named boundaries: imposed ones (robin, flux) as integrals of
+        # q.n; at fixed values the reaction flux, minus the sum of the unconstrained residual over
+        # the constrained nodes (all other rows vanish, and all rows sum to storage - sources
+        # + sinks, which conservation equates to minus the outflow)
+        ds = forms.ds
+        self._flux: dict[str, fem.Form] = {}
+        for (s, b), qn in forms.boundary_flux.items():
+            assert ds is not None
+            self._flux[flux_column(s, b)] = fem.form(qn * ds(dom.boundaries[b]))
+        self._fixed = [
+            (flux_column(f.species, f.boundary), fem.form(forms.residuals[f.index]), f.dofs)
+            for f in forms.fixed
+        ]
+        self.last_fixed: dict[str, float] = {c: 0.0 for c, _, _ in self._fixed}
+        self._boundary_sinks = {
+            L: {b: col for col, (s, b) in _flux_keys(forms).items() if s == L}
+            for L in self._balance
+        }
 
     def _sum(self, form: fem.Form) -> float:
         from mpi4py import MPI
 
         return float(self.comm.allreduce(fem.assemble_scalar(form), op=MPI.SUM))
+
+    def flux_columns(self) -> list[str]:
+        """Column names of the boundary fluxes."""
+        return list(self._flux) + [c for c, _, _ in self._fixed]
 
     def balance_columns(self) -> list[str]:
         """Column names of the balance residuals."""
@@ -97,6 +122,7 @@ class QoIs:
             + ["max_tumor"]
             + [f"min_{s}" for s in self.state.names]
             + self.balance_columns()
+            + self.flux_columns()
         )
 
     def update_balance(self) -> dict[str, float]:
@@ -105,11 +131,23 @@ class QoIs:
         The residual is :math:`|S - P + \sum_k K_k| / \max(|S|, |P|, |K_k|)` with S the discrete
         storage rate :math:`\int \partial_t^\Delta L`, P production and K_k the sinks (decay,
         receptor binding, matrix binding, drug trapping); no-flux boundaries make diffusion
-        integrate to zero. It measures how well the solved step conserves each ligand.
+        integrate to zero. Outward fluxes through ``[[boundary]]`` conditions count as sinks.
+        It measures how well the solved step conserves each ligand.
         """
+        from mpi4py import MPI
+
+        from dolfinx import la
+
+        for col, form, dofs in self._fixed:
+            vec = fem.assemble_vector(form)
+            vec.scatter_reverse(la.InsertMode.add)
+            local = float(vec.array[dofs].sum())
+            self.last_fixed[col] = -float(self.comm.allreduce(local, op=MPI.SUM))
         out = {}
         for L, terms in self._balance.items():
             vals = {k: self._sum(fm) for k, fm in terms.items()}
+            for b, col in self._boundary_sinks[L].items():
+                vals[f"boundary_{b}"] = self.boundary_flux(col)
             resid = vals["storage"] - vals["production"]
             resid += sum(v for k, v in vals.items() if k not in ("storage", "production"))
             scale = max(abs(v) for v in vals.values())
@@ -133,4 +171,22 @@ class QoIs:
         for s in self.state.names:
             out[f"min_{s}"] = global_min(self.fields[s])
         out.update(self.last_balance)
+        for col in self.flux_columns():
+            out[col] = self.boundary_flux(col)
         return out
+
+    def boundary_flux(self, column: str) -> float:
+        """Integrated outward flux of a ``flux_<species>_<boundary>`` column (collective).
+
+        Imposed fluxes are evaluated now; at fixed values it is the reaction flux of the last
+        step solved (:meth:`update_balance`; 0 before the first step).
+        """
+        if column in self._flux:
+            return self._sum(self._flux[column])
+        return self.last_fixed[column]
+
+
+def _flux_keys(forms: Forms) -> dict[str, tuple[str, str]]:
+    """Every boundary-flux column with its (species, boundary)."""
+    keys = [*forms.boundary_flux, *((f.species, f.boundary) for f in forms.fixed)]
+    return {flux_column(s, b): (s, b) for s, b in keys}

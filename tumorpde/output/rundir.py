@@ -10,7 +10,9 @@ Layout of a run directory::
                        rerun OUTDIR`` reruns it
       manifest.json    status, reason, provenance, resolved parameters, versions, wall times
       qoi.csv          one row per accepted step (flushed per row)
-      fields.xdmf/.h5  (or fields.bp) the fields at output times, consistent after every one
+      fields.vtkhdf.series, fields.pvd, fields/   the fields at output times (one VTKHDF file
+                       per time, fields/mesh.vtkhdf, fields/boundary.vtkhdf), consistent after
+                       every one; or fields.xdmf/.h5 or fields.bp (output.format)
       final.png        picture of the final fields
 
 :class:`RunDir` is the API (collective open, rank-0 writes, non-collective marks)::
@@ -100,12 +102,14 @@ RUN_FILES = (
     RESOLVED,
     MANIFEST,
     "qoi.csv",
+    "fields.vtkhdf.series",
+    "fields.pvd",
     "fields.xdmf",
     "fields.h5",
     "final.png",
     "checkpoint.npz",
 )
-RUN_DIRS = ("fields.bp", ".fields", "checkpoints")
+RUN_DIRS = ("fields", "fields.bp", ".fields", "checkpoints")
 
 
 class OutputDirError(RuntimeError):
@@ -272,7 +276,8 @@ def prepare_run_dir(path: str | Path, *, overwrite: bool) -> Path:
 def clear_run_outputs(p: Path) -> None:
     """Remove the files an earlier tumorpde run wrote in ``p`` (rank 0 only; keeps ``.lock``).
 
-    That includes the field segments of resumed runs (``fields.r<k>.xdmf/.h5/.bp``).
+    That includes the field segments of resumed runs (``fields.r<k>.vtkhdf.series/.pvd``
+    and folder ``fields.r<k>/``, ``fields.r<k>.xdmf/.h5/.bp``).
     """
     for name in RUN_FILES:
         (p / name).unlink(missing_ok=True)
@@ -285,6 +290,8 @@ def clear_run_outputs(p: Path) -> None:
             seg.unlink(missing_ok=True)
     for work in p.glob(".fields.r[0-9]*"):
         shutil.rmtree(work, ignore_errors=True)
+    for tmp in [*p.glob(".fields*.vtkhdf.series.*"), *p.glob(".fields*.pvd.*")]:
+        tmp.unlink(missing_ok=True)  # a series update cut short (atomic-write temporaries)
 
 
 # ------------------------------------------------------------------------------ lock

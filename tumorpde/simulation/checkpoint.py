@@ -113,6 +113,7 @@ def _meta(sim: Simulation, info: StepInfo | None, reason: str) -> dict[str, Any]
         "step": info.step if info is not None else 0,
         "h_next": info.h_next if info is not None else None,
         "dt_history": list(st.dt_history),
+        "estimator": sim.error_estimator.memory(),
         "exposure": sim.exposure.state(),
         "solver": sim.solver.reuse_state(),
         "ranks": sim.comm.size,
@@ -289,6 +290,7 @@ def restore(
     st.t = float(meta["t"])
     if state:
         st.dt_history = [float(x) for x in meta["dt_history"]]
+        sim.error_estimator.set_memory(meta.get("estimator"))
         sim.exposure.set_state(meta["exposure"])
         flux = None
         if data.shape[0] > len(LEVELS):  # the unknowns of the kept flux Jacobian blocks

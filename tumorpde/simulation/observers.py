@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import csv
 import os
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from tumorpde.output.fields import FieldWriter
+from tumorpde.output.fields import FieldWriter, output_files
+from tumorpde.output.load import field_units
+from tumorpde.progress import Meter
+from tumorpde.progress import info as progress_info
 from tumorpde.simulation.stepper import StepInfo
 
 if TYPE_CHECKING:
@@ -141,7 +143,7 @@ class FieldOutput:
 
     Args:
         outdir: The run directory.
-        fmt: ``"xdmf"`` or ``"vtx"`` (:class:`tumorpde.output.fields.FieldWriter`).
+        fmt: ``"vtkhdf"``, ``"xdmf"`` or ``"vtx"`` (:class:`tumorpde.output.fields.FieldWriter`).
         names: The fields to write (species and derived).
         stem: File name stem; a resumed run writes a new segment (``fields.r1``, ...) that
             starts with the state it resumed from.
@@ -164,7 +166,11 @@ class FieldOutput:
     def on_start(self, sim: Simulation) -> None:
         """Open the file and write the fields at the start time."""
         funcs = [sim.output_function(n) for n in self.names]
-        self.writer = FieldWriter(self.outdir, self.fmt, sim.domain, funcs, stem=self.stem)
+        species = {sp.name: sp.unit for sp in sim.model.species}
+        units = field_units([f.name for f in funcs], species)
+        self.writer = FieldWriter(
+            self.outdir, self.fmt, sim.domain, funcs, stem=self.stem, units=units
+        )
         sim.update_derived()
         self.writer.write(sim.state.t)
 
@@ -181,8 +187,7 @@ class FieldOutput:
 
     def files(self) -> list[str]:
         """Names of the files written."""
-        s = self.stem
-        return [f"{s}.bp"] if self.fmt == "vtx" else [f"{s}.xdmf", f"{s}.h5"]
+        return output_files(self.fmt, self.stem)
 
 
 class Exposure:
@@ -239,32 +244,75 @@ class Exposure:
 
 
 class Progress:
-    """Prints one line per step on rank 0 (step, t, dt, Newton/linear iterations, burden)."""
+    """Progress of a run on rank 0, with the percentage of simulated time done and an ETA.
 
-    def __init__(self, stream: Any = None, every: int = 1) -> None:
-        self.stream = stream or sys.stdout
+    By default one line per step: step, t, dt, Newton/linear iterations, percentage, elapsed
+    time and ETA. With ``percent_step`` a line only each time another ``percent_step`` % of
+    the case's ``t_end`` is done (an arm of ``compare`` or ``batch``). The percentage is the
+    simulated time done of ``t_end``; the ETA extrapolates the wall time per simulated hour of
+    this run (a resumed run counts from its resume time). The lines go to the ``tumorpde``
+    logger (:mod:`tumorpde.progress`: stdout unless the command line's ``--quiet`` or
+    ``--log-file`` say otherwise), or to ``stream`` if one is given.
+
+    Args:
+        stream: Print the lines to this stream instead of the logger.
+        every: Print every ``every``-th step (and the last).
+        percent_step: Print at every multiple of this percentage instead (no start line).
+        label: Start of the lines with ``percent_step`` (default ``run <case name>``).
+    """
+
+    def __init__(
+        self,
+        stream: Any = None,
+        every: int = 1,
+        *,
+        percent_step: float | None = None,
+        label: str | None = None,
+    ) -> None:
+        self.stream = stream
         self.every = max(1, every)
+        self.percent_step = percent_step
+        self.label = label
+        self.meter: Meter | None = None
+        self._next = 0.0
+
+    def _say(self, text: str) -> None:
+        if self.stream is not None:
+            print(text, file=self.stream, flush=True)
+        else:
+            progress_info(text)
 
     def on_start(self, sim: Simulation) -> None:
-        """Print the problem size."""
-        if sim.comm.rank == 0:
-            print(
+        """Print the problem size; start the clock of the ETA."""
+        t0 = float(sim.state.t)
+        label = self.label or f"run {sim.config.name}"
+        self.meter = Meter(label, float(sim.config.time.t_end), start=t0)
+        if self.percent_step is not None:
+            step = self.percent_step
+            self._next = (int(100 * self.meter.fraction(t0) / step) + 1) * step
+        elif sim.comm.rank == 0:
+            self._say(
                 f"tumorpde: case '{sim.config.name}': {sim.domain.num_cells_global()} cells, "
-                f"{sim.state.num_dofs_global()} unknowns, {sim.comm.size} MPI rank(s)",
-                file=self.stream,
-                flush=True,
+                f"{sim.state.num_dofs_global()} unknowns, {sim.comm.size} MPI rank(s)"
             )
 
     def on_step(self, sim: Simulation, info: StepInfo) -> None:
         """Print a progress line."""
-        if sim.comm.rank == 0 and (info.step % self.every == 0 or info.is_last):
+        if sim.comm.rank != 0 or self.meter is None:
+            return
+        if self.percent_step is not None:
+            pct = 100 * self.meter.fraction(info.t)
+            if pct + 1e-9 >= self._next or info.is_last:
+                while self._next <= pct + 1e-9:
+                    self._next += self.percent_step
+                self._say(self.meter.line(info.t, f"step {info.step}, t = {info.t / 24:.4g} d"))
+            return
+        if info.step % self.every == 0 or info.is_last:
             extra = f" ({info.rejected} rejected)" if info.rejected else ""
-            print(
+            self._say(
                 f"  step {info.step:4d}  t = {info.t:9.3f} h ({info.t / 24:7.3f} d)  "
                 f"dt = {info.dt:8.4f} h  newton {info.newton_iterations:2d}  "
-                f"linear {info.linear_iterations:4d}{extra}",
-                file=self.stream,
-                flush=True,
+                f"linear {info.linear_iterations:4d}{extra}  {self.meter.status(info.t)}"
             )
 
     def on_finish(self, sim: Simulation) -> None:

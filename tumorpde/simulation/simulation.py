@@ -109,6 +109,8 @@ class Simulation:
         self.error_estimator = ErrorEstimator(
             self.state, self._mass_vector(), self.comm, tc.scheme, tc.tolerance
         )
+        for fixed in self.forms.fixed:
+            self.error_estimator.exclude(fixed.species, fixed.dofs)
         self._closed = False
         self.checkpointer: Checkpointer | None = None
         self._resume: dict[str, Any] | None = None
@@ -403,8 +405,9 @@ class Simulation:
                 files["qoi"] = str(out / "qoi.csv")
                 files["fields"] = str(out / writer.files()[0])
                 if stem != "fields":  # resumed: the first segment, then the continuations
-                    files["fields"] = str(out / f"fields.{writer.files()[0].rsplit('.', 1)[1]}")
-                    segs = sorted(out.glob(f"fields.r[0-9]*.{files['fields'].rsplit('.', 1)[1]}"))
+                    main = writer.files()[0].removeprefix(stem)  # ".vtkhdf.series", ".xdmf", ...
+                    files["fields"] = str(out / f"fields{main}")
+                    segs = sorted(out.glob(f"fields.r[0-9]*{main}"))
                     files["field_segments"] = ", ".join(str(p) for p in segs)
                 files["resolved"] = str(out / rundir.RESOLVED)
                 self.timings["output_s"] = writer.seconds

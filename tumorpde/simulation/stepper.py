@@ -194,6 +194,12 @@ class ErrorEstimator:
     the lumped L2 norm relative to ``tolerance * ||w|| + 1e-3 * tolerance * scale``;
     quasi-steady species are excluded.
 
+    After a dose the multistep history restarts (``state.dt_history`` is emptied so that the
+    scheme restarts with backward Euler), but the fields at t_n and t_{n-1} are still known: the
+    estimator remembers the size of the last step it saw accepted and uses the linear
+    (backward-Euler) predictor through them, so the first step after a dose carries an error
+    estimate too. Only the very first step of a run, which has no past, has none.
+
     Args:
         state: The run's state (fields and their history, species kinds).
         mass: Lumped mass of the owned nodes (the vertex-quadrature weights).
@@ -210,6 +216,44 @@ class ErrorEstimator:
         self.state, self.mass, self.comm = state, mass, comm
         self.scheme, self.tolerance = scheme, tolerance
         self.volume = float(comm.allreduce(mass.sum(), op=MPI.SUM))
+        # per species, the mass with the constrained (fixed-value) nodes left out
+        self._weights: dict[str, np.ndarray] = {}
+        # (t_n, h) of the last estimate, and the last accepted step size it implies
+        self._seen: tuple[float, float] | None = None
+        self._h_accepted: float | None = None
+
+    def _last_step(self) -> float | None:
+        """Size of the step that ended at ``state.t`` (history, or as seen by this estimator)."""
+        st = self.state
+        if st.dt_history:
+            return st.dt_history[0]
+        if self._seen is None:
+            return None
+        t_seen, h_seen = self._seen
+        if t_seen == st.t:  # a retry of the same step
+            return self._h_accepted
+        if abs(t_seen + h_seen - st.t) <= 1e-9 * max(1.0, abs(st.t)):
+            return h_seen  # the step last estimated was accepted
+        return None
+
+    def memory(self) -> dict[str, float | None]:
+        """What a checkpoint keeps: the size of the step that ended at ``state.t``."""
+        return {"h_last": self._last_step()}
+
+    def set_memory(self, saved: dict[str, float | None] | None) -> None:
+        """Restore :meth:`memory` (a resumed run estimates its first step like the original)."""
+        h = (saved or {}).get("h_last")
+        if h is not None:
+            self._seen = (float(self.state.t) - float(h), float(h))
+
+    def exclude(self, species: str, dofs: np.ndarray) -> None:
+        """Leave owned nodes ``dofs`` of ``species`` out of the estimate (fixed boundary values).
+
+        Their values are prescribed (:class:`tumorpde.fem.forms.FixedRows`), not integrated:
+        the jump from the initial value to a fixed value would otherwise reject the first step.
+        """
+        ms = self._weights.setdefault(species, self.mass.copy())
+        ms[dofs] = 0.0
 
     def __call__(self, h: float) -> float | None:
         """The scaled error of a step of size ``h`` (None while there is too little history)."""
@@ -217,7 +261,10 @@ class ErrorEstimator:
 
         st = self.state
         hist = st.dt_history
-        if not hist:
+        h_last = self._last_step()
+        self._h_accepted = h_last
+        self._seen = (float(st.t), float(h))
+        if h_last is None:
             return None
         n = st.V.dofmap.index_map.size_local
         m = self.mass
@@ -238,11 +285,12 @@ class ErrorEstimator:
                 pred = w0 + h * d1 - h * (h + h1) * d2
                 c = 2.0 / 11.0
             else:
-                h1 = hist[0]
+                h1 = h_last
                 pred = w0 + h * (w0 - w1) / h1
                 c = h / (h + h1)
             e = c * (w - pred)
-            local += [float(m @ (e * e)), float(m @ (w * w)), float(m @ (w0 * w0))]
+            ms = self._weights.get(sp.name, m)
+            local += [float(ms @ (e * e)), float(ms @ (w * w)), float(ms @ (w0 * w0))]
         tot = np.array(self.comm.allreduce(np.array(local), op=MPI.SUM)).reshape(-1, 3)
         tol = self.tolerance
         err = 0.0

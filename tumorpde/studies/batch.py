@@ -39,7 +39,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import os
 import shutil
 import socket
@@ -54,7 +53,9 @@ from typing import Any
 import numpy as np
 
 from tumorpde.output.rundir import is_tumorpde_manifest, write_json_atomic, write_text_atomic
+from tumorpde.progress import Meter
 from tumorpde.studies.sweep import RunSpec, Sweep
+from tumorpde.units import format_duration
 
 __all__ = [
     "Scheduler",
@@ -309,12 +310,18 @@ def _log(path: Path, text: str) -> None:
 
 
 def execute_run(
-    sweep: Sweep, run: RunSpec, group: Any, out: Path, poll: Callable[[], None] | None
+    sweep: Sweep,
+    run: RunSpec,
+    group: Any,
+    out: Path,
+    poll: Callable[[], None] | None,
+    progress: bool = False,
 ) -> dict[str, Any] | None:
     """Run one sweep run on ``group`` into ``out/runs/<id>`` (collective over ``group``).
 
     Every exception is caught; the group agrees on the outcome (``complete``, ``failed``,
-    ``interrupted``, or ``busy`` when a live process holds the directory).
+    ``interrupted``, or ``busy`` when a live process holds the directory). With ``progress``
+    the group's rank 0 prints the run's percentage and ETA at every 10 % of its simulated time.
 
     Returns:
         On the group's rank 0 the result (index, id, status, error, wall_s, ranks, host);
@@ -324,6 +331,7 @@ def execute_run(
 
     from tumorpde.output.rundir import RunDirBusyError
     from tumorpde.simulation import Simulation, interrupt
+    from tumorpde.simulation.observers import Progress
 
     t0 = time.perf_counter()
     rdir = out / run.rel_dir
@@ -341,7 +349,10 @@ def execute_run(
     status, error, tb, signame = "complete", "", "", None
     try:
         cfg = sweep.config(run)
-        observers = [_Poll(poll)] if poll is not None else []
+        observers: list[Any] = [_Poll(poll)] if poll is not None else []
+        if progress:
+            name = f"run {run.id}" + (f" (arm {run.arm})" if run.arm else "")
+            observers.append(Progress(percent_step=10.0, label=f"  {name}"))
         with Simulation(cfg, group, observers) as sim:
             sim.run(rdir, resume=resume, progress=False, case_text=sweep.case_text(run))
     except interrupt.Interrupted as exc:
@@ -539,16 +550,6 @@ def read_summary(path: str | Path) -> list[dict[str, str]]:
 
 
 # ------------------------------------------------------------------------------ the batch
-def _fmt_s(s: float) -> str:
-    if not math.isfinite(s):
-        return "?"
-    if s < 120:
-        return f"{s:.0f} s"
-    if s < 7200:
-        return f"{s / 60:.1f} min"
-    return f"{s / 3600:.1f} h"
-
-
 def run_batch(
     sweep: Sweep,
     outdir: str | Path,
@@ -560,6 +561,7 @@ def run_batch(
     shard: tuple[int, int] | None = None,
     progress: bool = True,
     stream: Any = None,
+    label: str = "tumorpde batch",
 ) -> dict[str, Any]:
     """Run every missing run of ``sweep`` into ``outdir`` (collective over ``comm``).
 
@@ -575,6 +577,7 @@ def run_batch(
         shard: ``(i, m)``: only the runs with ``index % m == i`` (a job-array task).
         progress: Print progress lines on rank 0.
         stream: Where progress goes (default stdout).
+        label: Start of the progress lines (percentage of runs done, ETA).
 
     Returns:
         ``{"rows": [...], "files": {...}, "counts": {...}, "executed": [ids], "groups": n,
@@ -635,7 +638,7 @@ def run_batch(
                 elif world.size < procs_per_run:
                     lay = f"1 group of {world.size} rank(s) (fewer ranks than --procs-per-run)"
                 print(
-                    f"tumorpde batch: {len(mine)} run(s) of sweep '{sweep.name}' "
+                    f"{label}: {len(mine)} run(s) of sweep '{sweep.name}' "
                     f"({n_done} complete already, {len(todo)} to run) on {lay} -> {out}",
                     file=stream,
                     flush=True,
@@ -657,7 +660,7 @@ def run_batch(
     by_index = {r.index: r for r in runs}
     counts = {"total": len(todo), "finished": 0, "failed": 0}
     sched = Scheduler([r.cost for r in runs], todo)
-    t_start = time.perf_counter()
+    meter = Meter(label, counts["total"])
 
     def on_result(res: dict[str, Any]) -> None:
         run = by_index[int(res["index"])]
@@ -673,22 +676,24 @@ def run_batch(
         counts["finished"] += 1
         counts["failed"] += res["status"] == "failed"
         if progress:
-            elapsed = time.perf_counter() - t_start
             left = counts["total"] - counts["finished"]
-            eta = elapsed / counts["finished"] * left if counts["finished"] else math.inf
             running = len(sched.running)
+            name = run.id + (f" (arm {run.arm})" if run.arm else "")
             print(
-                f"tumorpde batch: {counts['finished']}/{counts['total']} done "
-                f"({counts['failed']} failed), {running} running, "
-                f"{max(0, left - running)} queued; elapsed {_fmt_s(elapsed)}, ETA {_fmt_s(eta)}"
-                f" | {run.id} {res['status']} in {res['wall_s']:.1f} s on {res['ranks']} rank(s)"
-                + (f": {res['error'][:160]}" if res["error"] else ""),
+                meter.line(
+                    counts["finished"],
+                    f"{counts['finished']}/{counts['total']} done ({counts['failed']} failed), "
+                    f"{running} running, {max(0, left - running)} queued | {name} "
+                    f"{res['status']} in {format_duration(res['wall_s'])} on {res['ranks']} "
+                    "rank(s)" + (f": {res['error'][:160]}" if res["error"] else ""),
+                ),
                 file=stream,
                 flush=True,
             )
 
     def execute(index: int, g: Any, poll: Callable[[], None] | None) -> dict[str, Any] | None:
-        return execute_run(sweep, by_index[index], g, out, poll)
+        # world rank 0 also reports the progress of the runs its own group executes
+        return execute_run(sweep, by_index[index], g, out, poll, progress and world.rank == 0)
 
     dispatch(world, group, [r.cost for r in runs], execute, on_result, scheduler=sched)
 

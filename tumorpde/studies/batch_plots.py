@@ -104,8 +104,17 @@ def plot_qoi_vs_param(
         y = np.array([_num(r.get(qoi)) for r in mine])
         order = np.argsort(x, kind="stable")
         groups = len(set(x.tolist())) < len(x)  # several samples per value: points only
-        style = "o" if groups or not numeric else "o-"
-        ax.plot(x[order], y[order], style, label=arm or "runs", alpha=0.8)
+        marker = "osD^vx"[i % 6]  # distinct markers and line styles per arm
+        line = "" if groups or not numeric else ["-", "--", ":", "-."][i % 4]
+        ax.plot(
+            x[order],
+            y[order],
+            linestyle=line,
+            marker=marker,
+            fillstyle="none",
+            label=arm or "runs",
+            alpha=0.85,
+        )
     if not numeric:
         ax.set_xticks(range(len(cats)))
         ax.set_xticklabels(cats, rotation=20, ha="right")

@@ -231,7 +231,8 @@ def run_comparison(
             others from their checkpoints (the comparison files are rewritten).
         procs_per_run: Ranks per arm (default all: the arms run one after the other).
         case_text: The case file's text (copied into each run directory).
-        progress: Print the batch runner's line per finished arm while running.
+        progress: Print progress while running: each arm's percentage and ETA at every 10 %
+            of its simulated time, and a line per finished arm with the share of arms done.
 
     Returns:
         ``{"rows": [...], "files": {...}, "qoi": {arm: table}, "failed": [arms],
@@ -265,7 +266,12 @@ def run_comparison(
     if err is not None:
         raise OutputDirError(err)
     res = run_batch(
-        sweep, out, comm=comm, procs_per_run=procs_per_run or comm.size, progress=progress
+        sweep,
+        out,
+        comm=comm,
+        procs_per_run=procs_per_run or comm.size,
+        progress=progress,
+        label="tumorpde compare",
     )
     rows: list[dict[str, Any]] = []
     tables: dict[str, dict[str, np.ndarray]] = {}
@@ -393,8 +399,21 @@ def _write(
         "markdown": str(out / "comparison.md"),
         "json": str(out / "comparison.json"),
     }
-    files.update(_plots(out, rows, tables))
+    files.update(_plots(out, rows, tables, _dose_times(cfg)))
     return files
+
+
+def _dose_times(cfg: CaseConfig) -> dict[str, np.ndarray]:
+    """Dose start times (h) of every drug of the case (markers on the burden plot)."""
+    if cfg.therapy is None:
+        return {}
+    from tumorpde.library.pk import schedule
+
+    out = {}
+    for t in cfg.therapy.treatments:
+        doses = schedule(t.regimen, cfg.therapy.patient, cfg.time.t_end)
+        out[t.spec.name] = np.unique(np.array([d.time_h for d in doses], dtype=float))
+    return out
 
 
 def _markdown(rows: list[dict[str, Any]], cols: list[str]) -> str:
@@ -410,8 +429,22 @@ def _markdown(rows: list[dict[str, Any]], cols: list[str]) -> str:
     return "\n".join([head, sep, *body])
 
 
+#: Line styles and markers of the arms: overlapping curves stay distinguishable.
+_ARM_STYLES = [
+    ("-", "o"),
+    ("--", "s"),
+    (":", "^"),
+    ("-.", "D"),
+    ((0, (5, 1)), "v"),
+    ((0, (1, 1)), "x"),
+]
+
+
 def _plots(
-    out: Path, rows: list[dict[str, Any]], tables: dict[str, dict[str, np.ndarray]]
+    out: Path,
+    rows: list[dict[str, Any]],
+    tables: dict[str, dict[str, np.ndarray]],
+    doses: dict[str, np.ndarray] | None = None,
 ) -> dict[str, str]:
     try:
         import matplotlib
@@ -422,8 +455,31 @@ def _plots(
         return {}
     files = {}
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for arm, q in tables.items():
-        ax.plot(q["t_h"] / 24, q["tumor_burden_mm3"], label=arm)
+    for k, (arm, q) in enumerate(tables.items()):
+        ls, mk = _ARM_STYLES[k % len(_ARM_STYLES)]
+        every = max(1, len(q["t_h"]) // 10)
+        ax.plot(
+            q["t_h"] / 24,
+            q["tumor_burden_mm3"],
+            linestyle=ls,
+            marker=mk,
+            # staggered markers: arms that coincide still show every marker
+            markevery=(k * every // max(1, len(tables)), every),
+            markersize=5,
+            fillstyle="none",
+            linewidth=2.2 - 0.3 * (k % 4),  # later arms thinner: the earlier stay visible
+            label=arm,
+        )
+    for k, (drug, times) in enumerate((doses or {}).items()):  # dose rug at the bottom
+        ax.plot(
+            times / 24,
+            np.full(len(times), 0.03 + 0.05 * k),
+            "|",
+            markersize=9,
+            color=f"C{len(tables) + k}",
+            transform=ax.get_xaxis_transform(),
+            label=f"{drug} doses",
+        )
     ax.set_xlabel("time (days)")
     ax.set_ylabel("tumor burden (mm³)")
     ax.legend()
@@ -456,8 +512,6 @@ def _plots(
         ax.set_xticks(x + 0.4 - width / 2)
         ax.set_xticklabels([k.removesuffix(suffix) for k in keys], rotation=30, ha="right")
         ax.set_ylabel(label)
-        if kind == "exposure":
-            ax.set_yscale("log")
         ax.legend()
         fig.tight_layout()
         fig.savefig(out / f"{kind}.png", dpi=120)

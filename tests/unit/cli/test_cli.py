@@ -94,12 +94,14 @@ def test_run_writes_a_complete_run_directory(shared_tmp, comm):
     assert np.allclose(q["t_h"], [0, 12, 24, 36, 48])
     assert q["tumor_burden_mm3"][-1] > q["tumor_burden_mm3"][0]  # it grew
     assert np.all(q["newton_iterations"][1:] >= 1)
-    assert (out / "fields.xdmf").is_file() and (out / "fields.h5").stat().st_size > 0
+    assert (out / "fields" / "mesh.vtkhdf").stat().st_size > 0  # the default format: VTKHDF
     assert (out / "final.png").stat().st_size > 10_000
-    xdmf = (out / "fields.xdmf").read_text()
-    for name in ("tumor", "EGF", "EGFR", "EGFR_complex", "EGFR_occupancy"):
-        assert f'Name="{name}"' in xdmf
-    assert xdmf.count('<Attribute Name="tumor"') == 3  # t = 0, 1 d, 2 d
+    series = json.loads((out / "fields.vtkhdf.series").read_text())
+    assert [f["time"] for f in series["files"]] == [0.0, 24.0, 48.0]  # t = 0, 1 d, 2 d
+    h5py = pytest.importorskip("h5py")
+    with h5py.File(out / series["files"][-1]["name"], "r") as f:
+        names = set(f["VTKHDF/PointData"])
+    assert names == {"tumor", "EGF", "EGFR", "EGFR_complex", "EGFR_occupancy"}
 
     # a second run into the same directory is refused, and leaves it intact
     before = (out / "qoi.csv").read_bytes()
@@ -190,6 +192,9 @@ def test_every_command_is_registered():
         "rerun",
         "batch",
         "sensitivity",
+        "plot",
+        "animate",
+        "view",
     ]
 
 

@@ -46,6 +46,7 @@ tumor_secretion = "1 nM/h"
 receptors_per_cell = 5e4
 [output]
 picture = false
+format = "xdmf"  # the XDMF writer (VTKHDF: tests/physics/test_readable_output.py)
 """
 
 
@@ -531,6 +532,7 @@ def test_restart_from_branches_an_arm_at_an_output_time(shared_tmp, comm):
     base = REPO / "benchmarks" / "cases" / "her2_brain_therapy.toml"
     sets = ["--set", "time.t_end='2 day'", "--set", "time.output_every='1 day'"]
     sets += ["--set", "output.picture=false", "--set", "output.fields=['tumor']"]
+    sets += ["--allow-coarse-seed"]  # the organ mesh carries the seed at 17 % of its peak
     grown = shared_tmp / "grown"
     arm = shared_tmp / "arm"
     common = ["--set", "compare.arms={}"]

@@ -35,6 +35,7 @@ dt = "12 h"
 proliferation_rate = "0.3 1/day"
 motility = "0.13 mm^2/day"
 initial = { kind = "gaussian", center = ["3 mm", "2 mm", "2 mm"], radius = "1 mm" }
+allow_coarse_seed = true  # 2 mm cells carry a 1 mm seed at 37 % of its peak: a toy mesh
 """
 
 

@@ -81,8 +81,8 @@ def test_values_are_converted_to_internal_units():
     assert c.pk.km == pytest.approx(74.0) and c.pk.vmax == pytest.approx(4.38)
     assert c.binding.internalization == pytest.approx(1.8)
     lap = load_drug("lapatinib")
-    assert lap.potency["HER2"].ic50 == pytest.approx(9.2)
-    assert lap.potency["EGFR"].inhibition(10.8) == pytest.approx(0.5)
+    assert lap.potency["HER2"].ic50 == pytest.approx(50.0)  # cellular, not enzyme (issue 13)
+    assert lap.potency["EGFR"].inhibition(50.0) == pytest.approx(0.5)
     assert load_drug("crizotinib").permeability.brain_efflux_ratio == 35.0
     assert load_drug("galunisertib").permeability.brain_efflux_ratio == 1.0  # default
 
