@@ -95,7 +95,7 @@ class SeedReport:
             f"seed {self.field}: mass {self.delivered_mass:.4g}/{self.requested_mass:.4g} mm^3 "
             f"({100 * self.mass_ratio:.0f} %), peak {self.delivered_peak:.3g}/"
             f"{self.requested_peak:.3g} ({100 * self.peak_ratio:.0f} %), local h "
-            f"{self.h_local:.3g} mm (needs <= {self.h_needed:.3g} mm)"
+            f"{self.h_local:.3g} mm (h <= {self.h_needed:.3g} mm guarantees it anywhere)"
         )
 
 
