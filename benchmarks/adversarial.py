@@ -280,8 +280,7 @@ def scenarios() -> list[Scenario]:
         ("unit_code_injection", {"time.dt": "__import__('os').system('true') h"}, ("time.dt",)),
         ("unit_no_number", {"time.dt": "h"}, ("time.dt",)),
         ("unit_empty_string", {"time.dt": ""}, ("time.dt",)),
-        ("region_unknown", {"regions": {"whitematter": {"tumor_motility": 1.0}}},
-         ("whitematter",)),
+        ("region_unknown", {"regions": {"whitematter": {"tumor_motility": 1.0}}}, ("whitematter",)),
         ("name_path_traversal", {"name": "../../etc/x"}, ("name",)),
         ("name_very_long", {"name": "a" * 500}, ("name",)),
         ("seed_kind_unknown", {"tumor.initial": {"kind": "cube"}}, ("tumor.initial",)),
@@ -290,22 +289,71 @@ def scenarios() -> list[Scenario]:
         ("output_format_unknown", {"output.format": "vtk"}, ("output.format",)),
         ("missing_required_t_end", {"time.t_end": DELETE}, ("time.t_end",)),
     ]:
-        add(Scenario(nm, cat, T("validate", "case.toml"), names=names,
-                     files={"case.toml": base_case(**patch)}))
+        add(
+            Scenario(
+                nm,
+                cat,
+                T("validate", "case.toml"),
+                names=names,
+                files={"case.toml": base_case(**patch)},
+            )
+        )
     # the same kind of error through `run` and at 2 ranks: no compute, nothing written
-    add(Scenario("run_unknown_key_2ranks", cat, run_case(2), names=("tumor.motilty",),
-                 files={"case.toml": base_case(**{"tumor.motilty": 1.0})},
-                 check=_no_output_dir))
-    add(Scenario("set_unknown_key", cat, T("validate", "case.toml", "--set", "tumor.bogus=1"),
-                 names=("tumor.bogus",), files={"case.toml": base_case()}))
-    add(Scenario("set_no_equals", cat, T("validate", "case.toml", "--set", "time.t_end"),
-                 names=("--set", "time.t_end"), files={"case.toml": base_case()}))
-    add(Scenario("set_bad_value", cat, T("validate", "case.toml", "--set", "time.dt=[[["),
-                 names=("time.dt", "--set"), files={"case.toml": base_case()}))
-    add(Scenario("set_inf", cat, T("validate", "case.toml", "--set", "time.t_end=inf"),
-                 names=("time.t_end",), files={"case.toml": base_case()}))
-    add(Scenario("cli_unknown_flag", cat, T("run", "case.toml", "--frobnicate"),
-                 names=("--frobnicate",), files={"case.toml": base_case()}))
+    add(
+        Scenario(
+            "run_unknown_key_2ranks",
+            cat,
+            run_case(2),
+            names=("tumor.motilty",),
+            files={"case.toml": base_case(**{"tumor.motilty": 1.0})},
+            check=_no_output_dir,
+        )
+    )
+    add(
+        Scenario(
+            "set_unknown_key",
+            cat,
+            T("validate", "case.toml", "--set", "tumor.bogus=1"),
+            names=("tumor.bogus",),
+            files={"case.toml": base_case()},
+        )
+    )
+    add(
+        Scenario(
+            "set_no_equals",
+            cat,
+            T("validate", "case.toml", "--set", "time.t_end"),
+            names=("--set", "time.t_end"),
+            files={"case.toml": base_case()},
+        )
+    )
+    add(
+        Scenario(
+            "set_bad_value",
+            cat,
+            T("validate", "case.toml", "--set", "time.dt=[[["),
+            names=("time.dt", "--set"),
+            files={"case.toml": base_case()},
+        )
+    )
+    add(
+        Scenario(
+            "set_inf",
+            cat,
+            T("validate", "case.toml", "--set", "time.t_end=inf"),
+            names=("time.t_end",),
+            files={"case.toml": base_case()},
+        )
+    )
+    add(
+        Scenario(
+            "cli_unknown_flag",
+            cat,
+            T("run", "case.toml", "--frobnicate"),
+            names=("--frobnicate",),
+            files={"case.toml": base_case()},
+        )
+    )
 
     # ---------------------------------------------------------- non-finite / extreme numbers
     cat = "non-finite/extreme"
@@ -331,10 +379,12 @@ def scenarios() -> list[Scenario]:
         ("units_big_exponent", {"tumor.motility": "1 mm^99999/day"}, ("tumor.motility",)),
         ("units_deep_parens", {"time.dt": "1 " + "(" * 50 + "h" + ")" * 50}, ("time.dt",)),
         ("units_very_long", {"time.dt": "1 " + "*".join(["h"] * 400)}, ("time.dt",)),
-        ("diffusivity_overflow", {"ligand.diffusivity": "1e308 cm^2/s"},
-         ("ligand.diffusivity", "diffusivity")),
-        ("rate_negative", {"tumor.proliferation_rate": "-1 1/day"},
-         ("proliferation_rate",)),
+        (
+            "diffusivity_overflow",
+            {"ligand.diffusivity": "1e308 cm^2/s"},
+            ("ligand.diffusivity", "diffusivity"),
+        ),
+        ("rate_negative", {"tumor.proliferation_rate": "-1 1/day"}, ("proliferation_rate",)),
         ("peak_above_one", {"tumor.initial.peak": 2.0}, ("peak",)),
         ("radius_zero", {"tumor.initial.radius": 0.0}, ("radius",)),
         ("receptors_1e300", {"receptor.receptors_per_cell": 1e300}, ("receptors_per_cell",)),
@@ -344,302 +394,847 @@ def scenarios() -> list[Scenario]:
         ("box_cells_huge", {"mesh.cells": [100000, 100000, 100000]}, ("mesh.cells",)),
         ("box_cells_zero", {"mesh.cells": [0, 6, 6]}, ("mesh.cells",)),
         ("box_cells_negative", {"mesh.cells": [-6, 6, 6]}, ("mesh.cells",)),
-        ("box_cells_int_overflow", {"mesh.cells": [Raw("99999999999999999999"), 6, 6]},
-         ("mesh.cells",)),
-        ("box_region_outside", {"mesh.regions": [{"name": "r", "min": [0, 0, 0],
-                                                  "max": [99, 99, 99]}]}, ("mesh.regions",)),
-        ("checkpoint_minutes_inf", {"output.checkpoint": {"every_minutes": math.inf}},
-         ("every_minutes",)),
+        (
+            "box_cells_int_overflow",
+            {"mesh.cells": [Raw("99999999999999999999"), 6, 6]},
+            ("mesh.cells",),
+        ),
+        (
+            "box_region_outside",
+            {"mesh.regions": [{"name": "r", "min": [0, 0, 0], "max": [99, 99, 99]}]},
+            ("mesh.regions",),
+        ),
+        (
+            "checkpoint_minutes_inf",
+            {"output.checkpoint": {"every_minutes": math.inf}},
+            ("every_minutes",),
+        ),
         ("checkpoint_keep_zero", {"output.checkpoint": {"keep": 0}}, ("keep",)),
-        ("seed_center_nan", {"tumor.initial.center": [math.nan, 3.0, 3.0]},
-         ("tumor.initial.center",)),
+        (
+            "seed_center_nan",
+            {"tumor.initial.center": [math.nan, 3.0, 3.0]},
+            ("tumor.initial.center",),
+        ),
     ]:
-        add(Scenario(nm, cat, run_case(), names=names, files={"case.toml": base_case(**patch)},
-                     check=_no_output_dir))
+        add(
+            Scenario(
+                nm,
+                cat,
+                run_case(),
+                names=names,
+                files={"case.toml": base_case(**patch)},
+                check=_no_output_dir,
+            )
+        )
     therapy = therapy_case()
     for nm, tr, names in [
-        ("dose_interval_tiny", {"drug": "cetuximab", "regimen": "weekly", "interval": "1e-9 h"},
-         ("therapy.treatments.0", "interval")),
-        ("dose_interval_nan", {"drug": "cetuximab", "regimen": "weekly", "interval": math.nan},
-         ("therapy.treatments.0", "interval")),
-        ("dose_huge", {"drug": "cetuximab", "regimen": "weekly", "dose": "1e300 mg/m^2"},
-         ("therapy.treatments.0", "dose")),
+        (
+            "dose_interval_tiny",
+            {"drug": "cetuximab", "regimen": "weekly", "interval": "1e-9 h"},
+            ("therapy.treatments.0", "interval"),
+        ),
+        (
+            "dose_interval_nan",
+            {"drug": "cetuximab", "regimen": "weekly", "interval": math.nan},
+            ("therapy.treatments.0", "interval"),
+        ),
+        (
+            "dose_huge",
+            {"drug": "cetuximab", "regimen": "weekly", "dose": "1e300 mg/m^2"},
+            ("therapy.treatments.0", "dose"),
+        ),
         ("drug_unknown", {"drug": "snakeoil"}, ("snakeoil",)),
         ("drug_file_missing", {"drug": "mydrug.toml"}, ("mydrug",)),
         ("regimen_unknown", {"drug": "cetuximab", "regimen": "hourly"}, ("hourly",)),
-        ("drug_start_after_end", {"drug": "cetuximab", "regimen": "weekly", "start": "1e400 day"},
-         ("therapy.treatments.0",)),
+        (
+            "drug_start_after_end",
+            {"drug": "cetuximab", "regimen": "weekly", "start": "1e400 day"},
+            ("therapy.treatments.0",),
+        ),
     ]:
         case = json.loads(json.dumps(therapy))
         case["therapy"]["treatments"] = [tr]
-        add(Scenario(nm, cat, run_case(), names=names, files={"case.toml": case},
-                     check=_no_output_dir))
+        add(
+            Scenario(
+                nm, cat, run_case(), names=names, files={"case.toml": case}, check=_no_output_dir
+            )
+        )
 
     # ------------------------------------------------------------------------ corrupt meshes
     cat = "meshes/files"
     msh = MESH.read_bytes()
-    mesh_case = base_case(**{"mesh": {"kind": "file", "path": "organ.msh"},
-                             "tumor.initial.center": [30.0, 35.0, 20.0]})
+    mesh_case = base_case(
+        **{
+            "mesh": {"kind": "file", "path": "organ.msh"},
+            "tumor.initial.center": [30.0, 35.0, 20.0],
+        }
+    )
     for nm, content, names in [
         ("mesh_truncated_40pct", msh[: len(msh) * 2 // 5], ("organ.msh",)),
         ("mesh_truncated_header", msh[:200], ("organ.msh",)),
         ("mesh_garbage_bytes", os.urandom(200_000), ("organ.msh",)),
         ("mesh_empty", b"", ("organ.msh",)),
-        ("mesh_json_content", (REPO / "meshes" / "brain_phantom.json").read_bytes(),
-         ("organ.msh",)),
+        (
+            "mesh_json_content",
+            (REPO / "meshes" / "brain_phantom.json").read_bytes(),
+            ("organ.msh",),
+        ),
         ("mesh_no_physical_names", _msh_without_names(), ("organ.msh", "mesh: ")),
         ("mesh_nan_coordinates", _msh_nan_nodes(), ("organ.msh",)),
     ]:
-        add(Scenario(nm, cat, run_case(), names=names,
-                     files={"case.toml": mesh_case, "organ.msh": content},
-                     check=_no_output_dir, timeout=90))
-    add(Scenario("mesh_truncated_2ranks", cat, run_case(2), names=("organ.msh",),
-                 files={"case.toml": mesh_case, "organ.msh": msh[: len(msh) // 2]},
-                 check=_no_output_dir, timeout=90))
-    add(Scenario("mesh_json_path", cat, run_case(), names=("mesh.path", "brain_phantom.json"),
-                 files={"case.toml": base_case(mesh={"kind": "file", "path": str(
-                     REPO / "meshes" / "brain_phantom.json")})}))
-    add(Scenario("mesh_missing_file", cat, run_case(), names=("mesh.path", "nothere.msh"),
-                 files={"case.toml": base_case(mesh={"kind": "file", "path": "nothere.msh"})}))
-    add(Scenario("mesh_is_directory", cat, run_case(), names=("mesh.path", "adir.msh"),
-                 files={"case.toml": base_case(mesh={"kind": "file", "path": "adir.msh"}),
-                        "adir.msh/": None}))
-    add(Scenario("mesh_info_garbage", cat, T("mesh", "info", "organ.msh"), names=("organ.msh",),
-                 files={"organ.msh": os.urandom(50_000)}))
-    add(Scenario("mesh_info_missing", cat, T("mesh", "info", "nothere.msh"),
-                 names=("nothere.msh",)))
-    add(Scenario("case_is_directory", cat, run_case(1, "adir"), names=("adir",),
-                 files={"adir/": None}))
+        add(
+            Scenario(
+                nm,
+                cat,
+                run_case(),
+                names=names,
+                files={"case.toml": mesh_case, "organ.msh": content},
+                check=_no_output_dir,
+                timeout=90,
+            )
+        )
+    add(
+        Scenario(
+            "mesh_truncated_2ranks",
+            cat,
+            run_case(2),
+            names=("organ.msh",),
+            files={"case.toml": mesh_case, "organ.msh": msh[: len(msh) // 2]},
+            check=_no_output_dir,
+            timeout=90,
+        )
+    )
+    add(
+        Scenario(
+            "mesh_json_path",
+            cat,
+            run_case(),
+            names=("mesh.path", "brain_phantom.json"),
+            files={
+                "case.toml": base_case(
+                    mesh={"kind": "file", "path": str(REPO / "meshes" / "brain_phantom.json")}
+                )
+            },
+        )
+    )
+    add(
+        Scenario(
+            "mesh_missing_file",
+            cat,
+            run_case(),
+            names=("mesh.path", "nothere.msh"),
+            files={"case.toml": base_case(mesh={"kind": "file", "path": "nothere.msh"})},
+        )
+    )
+    add(
+        Scenario(
+            "mesh_is_directory",
+            cat,
+            run_case(),
+            names=("mesh.path", "adir.msh"),
+            files={
+                "case.toml": base_case(mesh={"kind": "file", "path": "adir.msh"}),
+                "adir.msh/": None,
+            },
+        )
+    )
+    add(
+        Scenario(
+            "mesh_info_garbage",
+            cat,
+            T("mesh", "info", "organ.msh"),
+            names=("organ.msh",),
+            files={"organ.msh": os.urandom(50_000)},
+        )
+    )
+    add(
+        Scenario("mesh_info_missing", cat, T("mesh", "info", "nothere.msh"), names=("nothere.msh",))
+    )
+    add(
+        Scenario(
+            "case_is_directory", cat, run_case(1, "adir"), names=("adir",), files={"adir/": None}
+        )
+    )
     add(Scenario("case_missing", cat, run_case(1, "nothere.toml"), names=("nothere.toml",)))
     add(Scenario("case_dev_null", cat, T("validate", "/dev/null"), names=("/dev/null", "name")))
-    add(Scenario("case_dev_zero", cat, T("validate", "/dev/zero"), names=("/dev/zero",),
-                 timeout=30, note="an endless device as case file (memory capped at 2 GB)"))
-    add(Scenario("case_fifo", cat, T("validate", "pipe.toml"), names=("pipe.toml",),
-                 setup=lambda w: os.mkfifo(w / "pipe.toml"), timeout=20,
-                 note="a named pipe nobody writes to"))
-    add(Scenario("seed_outside_mesh", cat, run_case(), names=("tumor.initial",),
-                 files={"case.toml": base_case(**{"tumor.initial.center": [50.0, 3.0, 3.0]})},
-                 check=_no_output_dir))
-    add(Scenario("seed_outside_mesh_2ranks", cat, run_case(2), names=("tumor.initial",),
-                 files={"case.toml": base_case(**{"tumor.initial.center": [50.0, 3.0, 3.0]})},
-                 check=_no_output_dir))
-    add(Scenario("seed_outside_organ_mesh", cat, T("validate", "case.toml"),
-                 names=("tumor.initial",),
-                 files={"case.toml": base_case(**{
-                     "mesh": {"kind": "file", "path": str(MESH)},
-                     "tumor.initial.center": [-500.0, 0.0, 0.0]})}))
-    add(Scenario("petsc_unknown_option", cat, run_case(), names=("tumorpde_bogus_opt", "bogus"),
-                 files={"case.toml": base_case(**{"solver.petsc": {"bogus_opt": 1}})}))
-    add(Scenario("petsc_unknown_option_2ranks", cat, run_case(2), names=("bogus",),
-                 files={"case.toml": base_case(**{"solver.petsc": {"bogus_opt": 1}})}))
-    add(Scenario("petsc_bad_ksp_type", cat, run_case(), names=("ksp_type", "nonsense"),
-                 files={"case.toml": base_case(**{"solver.petsc": {"ksp_type": "nonsense"}})}))
-    add(Scenario("petsc_bad_value_type", cat, run_case(), names=("ksp_rtol",),
-                 files={"case.toml": base_case(**{"solver.petsc": {"ksp_rtol": "lots"}})}))
-    add(Scenario("petsc_dash_prefix", cat, T("validate", "case.toml"), names=("-ksp_type",),
-                 files={"case.toml": base_case(**{"solver.petsc": {"-ksp_type": "cg"}})}))
-    add(Scenario("petsc_newton_diverges", cat, run_case(), names=("step", "Newton", "t ="),
-                 files={"case.toml": base_case(**{"solver.petsc": {"snes_max_it": 1,
-                                                                   "snes_rtol": 1e-14},
-                                                  "time.max_retries": 0})},
-                 note="a step that cannot converge: exit 3 expected"))
+    add(
+        Scenario(
+            "case_dev_zero",
+            cat,
+            T("validate", "/dev/zero"),
+            names=("/dev/zero",),
+            timeout=30,
+            note="an endless device as case file (memory capped at 2 GB)",
+        )
+    )
+    add(
+        Scenario(
+            "case_fifo",
+            cat,
+            T("validate", "pipe.toml"),
+            names=("pipe.toml",),
+            setup=lambda w: os.mkfifo(w / "pipe.toml"),
+            timeout=20,
+            note="a named pipe nobody writes to",
+        )
+    )
+    add(
+        Scenario(
+            "seed_outside_mesh",
+            cat,
+            run_case(),
+            names=("tumor.initial",),
+            files={"case.toml": base_case(**{"tumor.initial.center": [50.0, 3.0, 3.0]})},
+            check=_no_output_dir,
+        )
+    )
+    add(
+        Scenario(
+            "seed_outside_mesh_2ranks",
+            cat,
+            run_case(2),
+            names=("tumor.initial",),
+            files={"case.toml": base_case(**{"tumor.initial.center": [50.0, 3.0, 3.0]})},
+            check=_no_output_dir,
+        )
+    )
+    add(
+        Scenario(
+            "seed_outside_organ_mesh",
+            cat,
+            T("validate", "case.toml"),
+            names=("tumor.initial",),
+            files={
+                "case.toml": base_case(
+                    **{
+                        "mesh": {"kind": "file", "path": str(MESH)},
+                        "tumor.initial.center": [-500.0, 0.0, 0.0],
+                    }
+                )
+            },
+        )
+    )
+    add(
+        Scenario(
+            "petsc_unknown_option",
+            cat,
+            run_case(),
+            names=("tumorpde_bogus_opt", "bogus"),
+            files={"case.toml": base_case(**{"solver.petsc": {"bogus_opt": 1}})},
+        )
+    )
+    add(
+        Scenario(
+            "petsc_unknown_option_2ranks",
+            cat,
+            run_case(2),
+            names=("bogus",),
+            files={"case.toml": base_case(**{"solver.petsc": {"bogus_opt": 1}})},
+        )
+    )
+    add(
+        Scenario(
+            "petsc_bad_ksp_type",
+            cat,
+            run_case(),
+            names=("ksp_type", "nonsense"),
+            files={"case.toml": base_case(**{"solver.petsc": {"ksp_type": "nonsense"}})},
+        )
+    )
+    add(
+        Scenario(
+            "petsc_bad_value_type",
+            cat,
+            run_case(),
+            names=("ksp_rtol",),
+            files={"case.toml": base_case(**{"solver.petsc": {"ksp_rtol": "lots"}})},
+        )
+    )
+    add(
+        Scenario(
+            "petsc_dash_prefix",
+            cat,
+            T("validate", "case.toml"),
+            names=("-ksp_type",),
+            files={"case.toml": base_case(**{"solver.petsc": {"-ksp_type": "cg"}})},
+        )
+    )
+    add(
+        Scenario(
+            "petsc_newton_diverges",
+            cat,
+            run_case(),
+            names=("step", "Newton", "t ="),
+            files={
+                "case.toml": base_case(
+                    **{
+                        "solver.petsc": {"snes_max_it": 1, "snes_rtol": 1e-14},
+                        "time.max_retries": 0,
+                    }
+                )
+            },
+            note="a step that cannot converge: exit 3 expected",
+        )
+    )
 
     # -------------------------------------------------------------------------------- extends
     cat = "extends"
-    add(Scenario("extends_cycle", cat, T("validate", "a.toml"), names=("a.toml", "b.toml"),
-                 files={"a.toml": 'extends = "b.toml"\nname = "a"\n',
-                        "b.toml": 'extends = "a.toml"\nname = "b"\n'}))
-    add(Scenario("extends_self", cat, T("validate", "a.toml"), names=("a.toml",),
-                 files={"a.toml": 'extends = "a.toml"\nname = "a"\n'}))
-    add(Scenario("extends_missing_base", cat, T("validate", "a.toml"), names=("nobase.toml",),
-                 files={"a.toml": 'extends = "nobase.toml"\nname = "a"\n'}))
-    add(Scenario("extends_error_in_base", cat, T("validate", "a.toml"),
-                 names=("base.toml", "tumor.motilty"),
-                 files={"a.toml": 'extends = "base.toml"\nname = "a"\n',
-                        "base.toml": base_case(**{"tumor.motilty": 1.0})}))
-    add(Scenario("extends_syntax_error_in_base", cat, T("validate", "a.toml"),
-                 names=("base.toml",),
-                 files={"a.toml": 'extends = "base.toml"\nname = "a"\n',
-                        "base.toml": "[[[ not toml\n"}))
-    add(Scenario("extends_wrong_type", cat, T("validate", "a.toml"), names=("extends",),
-                 files={"a.toml": 'extends = 42\nname = "a"\n'}))
-    add(Scenario("extends_directory", cat, T("validate", "a.toml"), names=("extends", "adir"),
-                 files={"a.toml": 'extends = "adir"\nname = "a"\n', "adir/": None}))
-    add(Scenario("extends_long_chain_cycle", cat, T("validate", "c0.toml"), names=("c0.toml",),
-                 files={f"c{i}.toml": f'extends = "c{(i + 1) % 12}.toml"\n' for i in range(12)}))
-    add(Scenario("extends_ok_chain", cat, T("validate", "a.toml"), expect="ok",
-                 files={"a.toml": 'extends = "base.toml"\nname = "a"\n',
-                        "base.toml": base_case()}))
+    add(
+        Scenario(
+            "extends_cycle",
+            cat,
+            T("validate", "a.toml"),
+            names=("a.toml", "b.toml"),
+            files={
+                "a.toml": 'extends = "b.toml"\nname = "a"\n',
+                "b.toml": 'extends = "a.toml"\nname = "b"\n',
+            },
+        )
+    )
+    add(
+        Scenario(
+            "extends_self",
+            cat,
+            T("validate", "a.toml"),
+            names=("a.toml",),
+            files={"a.toml": 'extends = "a.toml"\nname = "a"\n'},
+        )
+    )
+    add(
+        Scenario(
+            "extends_missing_base",
+            cat,
+            T("validate", "a.toml"),
+            names=("nobase.toml",),
+            files={"a.toml": 'extends = "nobase.toml"\nname = "a"\n'},
+        )
+    )
+    add(
+        Scenario(
+            "extends_error_in_base",
+            cat,
+            T("validate", "a.toml"),
+            names=("base.toml", "tumor.motilty"),
+            files={
+                "a.toml": 'extends = "base.toml"\nname = "a"\n',
+                "base.toml": base_case(**{"tumor.motilty": 1.0}),
+            },
+        )
+    )
+    add(
+        Scenario(
+            "extends_syntax_error_in_base",
+            cat,
+            T("validate", "a.toml"),
+            names=("base.toml",),
+            files={"a.toml": 'extends = "base.toml"\nname = "a"\n', "base.toml": "[[[ not toml\n"},
+        )
+    )
+    add(
+        Scenario(
+            "extends_wrong_type",
+            cat,
+            T("validate", "a.toml"),
+            names=("extends",),
+            files={"a.toml": 'extends = 42\nname = "a"\n'},
+        )
+    )
+    add(
+        Scenario(
+            "extends_directory",
+            cat,
+            T("validate", "a.toml"),
+            names=("extends", "adir"),
+            files={"a.toml": 'extends = "adir"\nname = "a"\n', "adir/": None},
+        )
+    )
+    add(
+        Scenario(
+            "extends_long_chain_cycle",
+            cat,
+            T("validate", "c0.toml"),
+            names=("c0.toml",),
+            files={f"c{i}.toml": f'extends = "c{(i + 1) % 12}.toml"\n' for i in range(12)},
+        )
+    )
+    add(
+        Scenario(
+            "extends_ok_chain",
+            cat,
+            T("validate", "a.toml"),
+            expect="ok",
+            files={"a.toml": 'extends = "base.toml"\nname = "a"\n', "base.toml": base_case()},
+        )
+    )
 
     # ------------------------------------------------------------------ output-directory abuse
     cat = "output directory"
-    foreign = {"out/manifest.json": '{"experiment": "mine", "n": 3}\n',
-               "out/data.csv": "a,b\n1,2\n"}
-    add(Scenario("foreign_manifest_overwrite", cat, run_case(1, "case.toml", "--overwrite"),
-                 names=("out", "manifest.json"), files={"case.toml": base_case(), **foreign},
-                 protect=("out/manifest.json", "out/data.csv")))
-    add(Scenario("foreign_manifest_resume", cat, run_case(1, "case.toml", "--resume"),
-                 names=("out", "manifest.json"), files={"case.toml": base_case(), **foreign},
-                 protect=("out/manifest.json", "out/data.csv")))
+    foreign = {
+        "out/manifest.json": '{"experiment": "mine", "n": 3}\n',
+        "out/data.csv": "a,b\n1,2\n",
+    }
+    add(
+        Scenario(
+            "foreign_manifest_overwrite",
+            cat,
+            run_case(1, "case.toml", "--overwrite"),
+            names=("out", "manifest.json"),
+            files={"case.toml": base_case(), **foreign},
+            protect=("out/manifest.json", "out/data.csv"),
+        )
+    )
+    add(
+        Scenario(
+            "foreign_manifest_resume",
+            cat,
+            run_case(1, "case.toml", "--resume"),
+            names=("out", "manifest.json"),
+            files={"case.toml": base_case(), **foreign},
+            protect=("out/manifest.json", "out/data.csv"),
+        )
+    )
     unrelated = {"out/notes.txt": "my notes\n", "out/sub/data.bin": b"\x00\x01" * 100}
-    for nm, extra in [("unrelated_dir", ()), ("unrelated_dir_overwrite", ("--overwrite",)),
-                      ("unrelated_dir_resume", ("--resume",))]:
-        add(Scenario(nm, cat, run_case(1, "case.toml", *extra), names=("out",),
-                     files={"case.toml": base_case(), **unrelated},
-                     protect=("out/notes.txt", "out/sub/data.bin")))
-    add(Scenario("unrelated_dir_2ranks_overwrite", cat, run_case(2, "case.toml", "--overwrite"),
-                 names=("out",), files={"case.toml": base_case(), **unrelated},
-                 protect=("out/notes.txt", "out/sub/data.bin")))
-    add(Scenario("existing_run_no_overwrite", cat, run_case(), names=("out", "--overwrite"),
-                 files={"case.toml": base_case()}, setup=_prior_run,
-                 protect=("out/qoi.csv", "out/manifest.json")))
-    add(Scenario("existing_run_overwrite", cat, run_case(1, "case.toml", "--overwrite"),
-                 expect="ok", files={"case.toml": base_case()}, setup=_prior_run,
-                 check=_complete_run))
-    add(Scenario("overwrite_run_with_user_file", cat,
-                 run_case(1, "case.toml", "--overwrite"), expect="ok",
-                 files={"case.toml": base_case()}, setup=_prior_run_with_notes,
-                 protect=("out/my_notes.txt",), check=_complete_run,
-                 note="a user's file inside an earlier run directory, replaced with --overwrite"))
-    for nm, extra in [("live_run_overwrite", ("--overwrite",)), ("live_run_resume", ("--resume",)),
-                      ("live_run_plain", ())]:
-        add(Scenario(nm, cat, run_case(1, "case.toml", *extra), names=("out", ".lock"),
-                     files={"case.toml": base_case()}, setup=_prior_interrupted_run,
-                     lock="out/.lock",
-                     protect=("out/qoi.csv", "out/manifest.json", "out/fields.h5")))
-    add(Scenario("live_run_overwrite_2ranks", cat, run_case(2, "case.toml", "--overwrite"),
-                 names=("out", ".lock"), files={"case.toml": base_case()}, setup=_prior_run,
-                 lock="out/.lock", protect=("out/qoi.csv", "out/manifest.json")))
-    add(Scenario("output_is_file", cat, run_case(), names=("out",),
-                 files={"case.toml": base_case(), "out": "a user file\n"}, protect=("out",)))
-    add(Scenario("output_unwritable_proc", cat,
-                 T("run", "case.toml", "-o", "/proc/tumorpde_adversarial"),
-                 names=("/proc/tumorpde_adversarial",), files={"case.toml": base_case()}))
-    ro = Scenario("output_read_only_dir", cat, T("run", "case.toml", "-o", "ro/out"),
-                  names=("ro",), files={"case.toml": base_case(), "ro/": None},
-                  setup=lambda w: os.chmod(w / "ro", 0o555))
+    for nm, extra in [
+        ("unrelated_dir", ()),
+        ("unrelated_dir_overwrite", ("--overwrite",)),
+        ("unrelated_dir_resume", ("--resume",)),
+    ]:
+        add(
+            Scenario(
+                nm,
+                cat,
+                run_case(1, "case.toml", *extra),
+                names=("out",),
+                files={"case.toml": base_case(), **unrelated},
+                protect=("out/notes.txt", "out/sub/data.bin"),
+            )
+        )
+    add(
+        Scenario(
+            "unrelated_dir_2ranks_overwrite",
+            cat,
+            run_case(2, "case.toml", "--overwrite"),
+            names=("out",),
+            files={"case.toml": base_case(), **unrelated},
+            protect=("out/notes.txt", "out/sub/data.bin"),
+        )
+    )
+    add(
+        Scenario(
+            "existing_run_no_overwrite",
+            cat,
+            run_case(),
+            names=("out", "--overwrite"),
+            files={"case.toml": base_case()},
+            setup=_prior_run,
+            protect=("out/qoi.csv", "out/manifest.json"),
+        )
+    )
+    add(
+        Scenario(
+            "existing_run_overwrite",
+            cat,
+            run_case(1, "case.toml", "--overwrite"),
+            expect="ok",
+            files={"case.toml": base_case()},
+            setup=_prior_run,
+            check=_complete_run,
+        )
+    )
+    add(
+        Scenario(
+            "overwrite_run_with_user_file",
+            cat,
+            run_case(1, "case.toml", "--overwrite"),
+            expect="ok",
+            files={"case.toml": base_case()},
+            setup=_prior_run_with_notes,
+            protect=("out/my_notes.txt",),
+            check=_complete_run,
+            note="a user's file inside an earlier run directory, replaced with --overwrite",
+        )
+    )
+    for nm, extra in [
+        ("live_run_overwrite", ("--overwrite",)),
+        ("live_run_resume", ("--resume",)),
+        ("live_run_plain", ()),
+    ]:
+        add(
+            Scenario(
+                nm,
+                cat,
+                run_case(1, "case.toml", *extra),
+                names=("out", ".lock"),
+                files={"case.toml": base_case()},
+                setup=_prior_interrupted_run,
+                lock="out/.lock",
+                protect=("out/qoi.csv", "out/manifest.json", "out/fields.h5"),
+            )
+        )
+    add(
+        Scenario(
+            "live_run_overwrite_2ranks",
+            cat,
+            run_case(2, "case.toml", "--overwrite"),
+            names=("out", ".lock"),
+            files={"case.toml": base_case()},
+            setup=_prior_run,
+            lock="out/.lock",
+            protect=("out/qoi.csv", "out/manifest.json"),
+        )
+    )
+    add(
+        Scenario(
+            "output_is_file",
+            cat,
+            run_case(),
+            names=("out",),
+            files={"case.toml": base_case(), "out": "a user file\n"},
+            protect=("out",),
+        )
+    )
+    add(
+        Scenario(
+            "output_unwritable_proc",
+            cat,
+            T("run", "case.toml", "-o", "/proc/tumorpde_adversarial"),
+            names=("/proc/tumorpde_adversarial",),
+            files={"case.toml": base_case()},
+        )
+    )
+    ro = Scenario(
+        "output_read_only_dir",
+        cat,
+        T("run", "case.toml", "-o", "ro/out"),
+        names=("ro",),
+        files={"case.toml": base_case(), "ro/": None},
+        setup=lambda w: os.chmod(w / "ro", 0o555),
+    )
     if os.geteuid() == 0:
         ro.skip = "running as root: a read-only directory does not stop writes"
     add(ro)
-    add(Scenario("compare_o_existing_files", cat,
-                 T("compare", "case.toml", "-o", "cmp"),
-                 names=("comparison", "cmp", "--overwrite"),
-                 files={"case.toml": therapy, "cmp/comparison.csv": "mine\n",
-                        "cmp/comparison.md": "# mine\n"},
-                 protect=("cmp/comparison.csv", "cmp/comparison.md"), timeout=120))
-    add(Scenario("compare_no_therapy", cat, T("compare", "case.toml", "-o", "cmp"),
-                 names=("therapy",), files={"case.toml": base_case()}, expect="either",
-                 note="no [therapy]: a control arm alone, or a clear error"))
-    add(Scenario("compare_unknown_arm", cat,
-                 T("compare", "case.toml", "-o", "cmp", "--arms", "nosucharm"),
-                 names=("nosucharm",), files={"case.toml": therapy}))
-    add(Scenario("mesh_import_o_existing", cat,
-                 T("mesh", "import", str(MESH), "-o", "mine.msh"),
-                 names=("mine.msh", "--overwrite"), files={"mine.msh": "my mesh\n"},
-                 protect=("mine.msh",)))
-    add(Scenario("mesh_import_o_existing_json", cat,
-                 T("mesh", "import", str(MESH), "-o", "mine.msh"),
-                 names=("mine.json", "--overwrite"), files={"mine.json": '{"mine": 1}\n'},
-                 protect=("mine.json",)))
-    add(Scenario("mesh_from_labels_o_existing", cat,
-                 T("mesh", "from-labels", "labels.npy", "--labels", "1=organ", "--spacing", "1",
-                   "-o", "mine.msh"),
-                 names=("mine.msh", "--overwrite"), files={"mine.msh": "my mesh\n"},
-                 setup=_labels_npy, protect=("mine.msh",), timeout=120))
-    add(Scenario("schema_o_existing", cat, T("schema", "-o", "notes.json"),
-                 names=("notes.json",), files={"notes.json": '{"my": "notes"}\n'},
-                 protect=("notes.json",),
-                 note="schema -o onto an existing file (not named in the issue's list)"))
-    add(Scenario("rerun_o_unrelated_dir", cat, T("rerun", "run1", "-o", "other"),
-                 names=("other",), setup=_prior_run_named("run1"),
-                 files={"case.toml": base_case(), "other/notes.txt": "mine\n"},
-                 protect=("other/notes.txt",)))
+    add(
+        Scenario(
+            "compare_o_existing_files",
+            cat,
+            T("compare", "case.toml", "-o", "cmp"),
+            names=("comparison", "cmp", "--overwrite"),
+            files={
+                "case.toml": therapy,
+                "cmp/comparison.csv": "mine\n",
+                "cmp/comparison.md": "# mine\n",
+            },
+            protect=("cmp/comparison.csv", "cmp/comparison.md"),
+            timeout=120,
+        )
+    )
+    add(
+        Scenario(
+            "compare_no_therapy",
+            cat,
+            T("compare", "case.toml", "-o", "cmp"),
+            names=("therapy",),
+            files={"case.toml": base_case()},
+            expect="either",
+            note="no [therapy]: a control arm alone, or a clear error",
+        )
+    )
+    add(
+        Scenario(
+            "compare_unknown_arm",
+            cat,
+            T("compare", "case.toml", "-o", "cmp", "--arms", "nosucharm"),
+            names=("nosucharm",),
+            files={"case.toml": therapy},
+        )
+    )
+    add(
+        Scenario(
+            "mesh_import_o_existing",
+            cat,
+            T("mesh", "import", str(MESH), "-o", "mine.msh"),
+            names=("mine.msh", "--overwrite"),
+            files={"mine.msh": "my mesh\n"},
+            protect=("mine.msh",),
+        )
+    )
+    add(
+        Scenario(
+            "mesh_import_o_existing_json",
+            cat,
+            T("mesh", "import", str(MESH), "-o", "mine.msh"),
+            names=("mine.json", "--overwrite"),
+            files={"mine.json": '{"mine": 1}\n'},
+            protect=("mine.json",),
+        )
+    )
+    add(
+        Scenario(
+            "mesh_from_labels_o_existing",
+            cat,
+            T(
+                "mesh",
+                "from-labels",
+                "labels.npy",
+                "--labels",
+                "1=organ",
+                "--spacing",
+                "1",
+                "-o",
+                "mine.msh",
+            ),
+            names=("mine.msh", "--overwrite"),
+            files={"mine.msh": "my mesh\n"},
+            setup=_labels_npy,
+            protect=("mine.msh",),
+            timeout=120,
+        )
+    )
+    add(
+        Scenario(
+            "schema_o_existing",
+            cat,
+            T("schema", "-o", "notes.json"),
+            names=("notes.json",),
+            files={"notes.json": '{"my": "notes"}\n'},
+            protect=("notes.json",),
+            note="schema -o onto an existing file (not named in the issue's list)",
+        )
+    )
+    add(
+        Scenario(
+            "rerun_o_unrelated_dir",
+            cat,
+            T("rerun", "run1", "-o", "other"),
+            names=("other",),
+            setup=_prior_run_named("run1"),
+            files={"case.toml": base_case(), "other/notes.txt": "mine\n"},
+            protect=("other/notes.txt",),
+        )
+    )
     add(Scenario("rerun_missing_dir", cat, T("rerun", "nothere"), names=("nothere",)))
-    add(Scenario("rerun_no_resolved", cat, T("rerun", "run1"), names=("resolved.toml", "run1"),
-                 files={"case.toml": base_case()},
-                 setup=_chain(_prior_run_named("run1"), _rm("run1/resolved.toml"))))
-    add(Scenario("rerun_corrupt_resolved", cat, T("rerun", "run1"),
-                 names=("resolved.toml",), files={"case.toml": base_case()},
-                 setup=_chain(_prior_run_named("run1"), _write("run1/resolved.toml", "[[x"))))
+    add(
+        Scenario(
+            "rerun_no_resolved",
+            cat,
+            T("rerun", "run1"),
+            names=("resolved.toml", "run1"),
+            files={"case.toml": base_case()},
+            setup=_chain(_prior_run_named("run1"), _rm("run1/resolved.toml")),
+        )
+    )
+    add(
+        Scenario(
+            "rerun_corrupt_resolved",
+            cat,
+            T("rerun", "run1"),
+            names=("resolved.toml",),
+            files={"case.toml": base_case()},
+            setup=_chain(_prior_run_named("run1"), _write("run1/resolved.toml", "[[x")),
+        )
+    )
 
     # ----------------------------------------------------------------- resume / branch misuse
     cat = "resume/branch"
-    add(Scenario("resume_other_case", cat,
-                 run_case(1, "other.toml", "--resume"), names=("out", "adv_box", "other"),
-                 files={"case.toml": base_case(), "other.toml": base_case(name="other")},
-                 setup=_prior_interrupted_run, protect=("out/qoi.csv",)))
-    add(Scenario("resume_same_name_other_physics", cat,
-                 run_case(1, "changed.toml", "--resume"), names=("out", "resolved", "case"),
-                 files={"case.toml": base_case(),
-                        "changed.toml": base_case(**{"tumor.proliferation_rate": "0.5 1/day",
-                                                     "time.t_end": "20 day",
-                                                     "output.checkpoint": {"every_steps": 4}})},
-                 setup=_prior_interrupted_run,
-                 note="same case name, different physics: resuming would splice two models"))
-    add(Scenario("resume_complete_run", cat, run_case(1, "case.toml", "--resume"),
-                 expect="ok", files={"case.toml": base_case()}, setup=_prior_run,
-                 protect=("out/qoi.csv", "out/fields.h5", "out/manifest.json")))
-    add(Scenario("resume_empty_dir", cat, run_case(1, "case.toml", "--resume"),
-                 expect="either", names=("out", "manifest.json"),
-                 files={"case.toml": base_case(), "out/": None}, check=_complete_run))
-    add(Scenario("resume_and_overwrite", cat,
-                 run_case(1, "case.toml", "--resume", "--overwrite"), expect="either",
-                 names=("--resume", "--overwrite"), files={"case.toml": base_case()},
-                 setup=_prior_interrupted_run, check=_complete_run,
-                 note="both flags: a clear error, or a defined result"))
-    add(Scenario("resume_corrupt_manifest", cat, run_case(1, "case.toml", "--resume"),
-                 names=("manifest.json", "out"), files={"case.toml": base_case()},
-                 setup=_chain(_prior_interrupted_run, _write("out/manifest.json", "{garbage")),
-                 protect=("out/qoi.csv",)))
-    add(Scenario("resume_all_checkpoints_corrupt", cat, run_case(1, "case.toml", "--resume"),
-                 expect="ok", files={"case.toml": base_case()},
-                 setup=_chain(_prior_interrupted_run, _corrupt_checkpoints(all_=True)),
-                 check=_complete_run, note="no valid checkpoint: restart from the start"))
-    add(Scenario("resume_newest_checkpoint_truncated", cat,
-                 run_case(1, "case.toml", "--resume"), expect="ok",
-                 files={"case.toml": base_case()},
-                 setup=_chain(_prior_interrupted_run, _corrupt_checkpoints(all_=False)),
-                 check=_complete_run))
-    add(Scenario("resume_qoi_deleted", cat, run_case(1, "case.toml", "--resume"),
-                 files={"case.toml": base_case()}, expect="either", names=("qoi.csv",),
-                 setup=_chain(_prior_interrupted_run, _rm("out/qoi.csv")),
-                 check=_complete_run,
-                 note="qoi.csv removed by hand: either refuse clearly or recreate a full one"))
-    add(Scenario("resume_fields_h5_deleted", cat, run_case(1, "case.toml", "--resume"),
-                 files={"case.toml": base_case()}, expect="either", names=("fields.h5",),
-                 setup=_chain(_prior_interrupted_run, _rm("out/fields.h5")),
-                 check=_resumed_ok,
-                 note="fields.h5 removed by hand: the resumed segment must still be written"))
-    add(Scenario("restart_from_no_checkpoint_time", cat,
-                 T("run", "case.toml", "-o", "branch", "--restart-from", "run1", "--at",
-                   "17 h"),
-                 names=("17", "--at", "checkpoint"), files={"case.toml": base_case()},
-                 setup=_prior_run_named("run1")))
-    add(Scenario("restart_from_missing_dir", cat,
-                 T("run", "case.toml", "-o", "branch", "--restart-from", "nothere", "--at",
-                   "1 day"),
-                 names=("nothere",), files={"case.toml": base_case()}))
-    add(Scenario("restart_at_without_from", cat, T("run", "case.toml", "-o", "b", "--at", "1 day"),
-                 names=("--at", "--restart-from"), files={"case.toml": base_case()}))
-    add(Scenario("restart_at_garbage", cat,
-                 T("run", "case.toml", "-o", "b", "--restart-from", "run1", "--at", "banana"),
-                 names=("--at", "banana"), files={"case.toml": base_case()},
-                 setup=_prior_run_named("run1")))
-    add(Scenario("restart_at_inf", cat,
-                 T("run", "case.toml", "-o", "b", "--restart-from", "run1", "--at", "inf day"),
-                 names=("--at", "inf"), files={"case.toml": base_case()},
-                 setup=_prior_run_named("run1")))
-    add(Scenario("restart_from_other_mesh", cat,
-                 T("run", "other.toml", "-o", "b", "--restart-from", "run1", "--at", "1 day"),
-                 names=("run1", "mesh", "checkpoint"),
-                 files={"case.toml": base_case(),
-                        "other.toml": base_case(name="other",
-                                                **{"mesh.cells": [5, 5, 5]})},
-                 setup=_prior_run_named("run1")))
-    add(Scenario("restart_from_ok", cat,
-                 T("run", "case.toml", "-o", "b", "--restart-from", "run1", "--at", "1 day"),
-                 expect="ok", files={"case.toml": base_case()}, setup=_prior_run_named("run1"),
-                 protect=("run1/qoi.csv", "run1/fields.h5"), check=_complete_in("b")))
+    add(
+        Scenario(
+            "resume_other_case",
+            cat,
+            run_case(1, "other.toml", "--resume"),
+            names=("out", "adv_box", "other"),
+            files={"case.toml": base_case(), "other.toml": base_case(name="other")},
+            setup=_prior_interrupted_run,
+            protect=("out/qoi.csv",),
+        )
+    )
+    add(
+        Scenario(
+            "resume_same_name_other_physics",
+            cat,
+            run_case(1, "changed.toml", "--resume"),
+            names=("out", "resolved", "case"),
+            files={
+                "case.toml": base_case(),
+                "changed.toml": base_case(
+                    **{
+                        "tumor.proliferation_rate": "0.5 1/day",
+                        "time.t_end": "20 day",
+                        "output.checkpoint": {"every_steps": 4},
+                    }
+                ),
+            },
+            setup=_prior_interrupted_run,
+            note="same case name, different physics: resuming would splice two models",
+        )
+    )
+    add(
+        Scenario(
+            "resume_complete_run",
+            cat,
+            run_case(1, "case.toml", "--resume"),
+            expect="ok",
+            files={"case.toml": base_case()},
+            setup=_prior_run,
+            protect=("out/qoi.csv", "out/fields.h5", "out/manifest.json"),
+        )
+    )
+    add(
+        Scenario(
+            "resume_empty_dir",
+            cat,
+            run_case(1, "case.toml", "--resume"),
+            expect="either",
+            names=("out", "manifest.json"),
+            files={"case.toml": base_case(), "out/": None},
+            check=_complete_run,
+        )
+    )
+    add(
+        Scenario(
+            "resume_and_overwrite",
+            cat,
+            run_case(1, "case.toml", "--resume", "--overwrite"),
+            expect="either",
+            names=("--resume", "--overwrite"),
+            files={"case.toml": base_case()},
+            setup=_prior_interrupted_run,
+            check=_complete_run,
+            note="both flags: a clear error, or a defined result",
+        )
+    )
+    add(
+        Scenario(
+            "resume_corrupt_manifest",
+            cat,
+            run_case(1, "case.toml", "--resume"),
+            names=("manifest.json", "out"),
+            files={"case.toml": base_case()},
+            setup=_chain(_prior_interrupted_run, _write("out/manifest.json", "{garbage")),
+            protect=("out/qoi.csv",),
+        )
+    )
+    add(
+        Scenario(
+            "resume_all_checkpoints_corrupt",
+            cat,
+            run_case(1, "case.toml", "--resume"),
+            expect="ok",
+            files={"case.toml": base_case()},
+            setup=_chain(_prior_interrupted_run, _corrupt_checkpoints(all_=True)),
+            check=_complete_run,
+            note="no valid checkpoint: restart from the start",
+        )
+    )
+    add(
+        Scenario(
+            "resume_newest_checkpoint_truncated",
+            cat,
+            run_case(1, "case.toml", "--resume"),
+            expect="ok",
+            files={"case.toml": base_case()},
+            setup=_chain(_prior_interrupted_run, _corrupt_checkpoints(all_=False)),
+            check=_complete_run,
+        )
+    )
+    add(
+        Scenario(
+            "resume_qoi_deleted",
+            cat,
+            run_case(1, "case.toml", "--resume"),
+            files={"case.toml": base_case()},
+            expect="either",
+            names=("qoi.csv",),
+            setup=_chain(_prior_interrupted_run, _rm("out/qoi.csv")),
+            check=_complete_run,
+            note="qoi.csv removed by hand: either refuse clearly or recreate a full one",
+        )
+    )
+    add(
+        Scenario(
+            "resume_fields_h5_deleted",
+            cat,
+            run_case(1, "case.toml", "--resume"),
+            files={"case.toml": base_case()},
+            expect="either",
+            names=("fields.h5",),
+            setup=_chain(_prior_interrupted_run, _rm("out/fields.h5")),
+            check=_resumed_ok,
+            note="fields.h5 removed by hand: the resumed segment must still be written",
+        )
+    )
+    add(
+        Scenario(
+            "restart_from_no_checkpoint_time",
+            cat,
+            T("run", "case.toml", "-o", "branch", "--restart-from", "run1", "--at", "17 h"),
+            names=("17", "--at", "checkpoint"),
+            files={"case.toml": base_case()},
+            setup=_prior_run_named("run1"),
+        )
+    )
+    add(
+        Scenario(
+            "restart_from_missing_dir",
+            cat,
+            T("run", "case.toml", "-o", "branch", "--restart-from", "nothere", "--at", "1 day"),
+            names=("nothere",),
+            files={"case.toml": base_case()},
+        )
+    )
+    add(
+        Scenario(
+            "restart_at_without_from",
+            cat,
+            T("run", "case.toml", "-o", "b", "--at", "1 day"),
+            names=("--at", "--restart-from"),
+            files={"case.toml": base_case()},
+        )
+    )
+    add(
+        Scenario(
+            "restart_at_garbage",
+            cat,
+            T("run", "case.toml", "-o", "b", "--restart-from", "run1", "--at", "banana"),
+            names=("--at", "banana"),
+            files={"case.toml": base_case()},
+            setup=_prior_run_named("run1"),
+        )
+    )
+    add(
+        Scenario(
+            "restart_at_inf",
+            cat,
+            T("run", "case.toml", "-o", "b", "--restart-from", "run1", "--at", "inf day"),
+            names=("--at", "inf"),
+            files={"case.toml": base_case()},
+            setup=_prior_run_named("run1"),
+        )
+    )
+    add(
+        Scenario(
+            "restart_from_other_mesh",
+            cat,
+            T("run", "other.toml", "-o", "b", "--restart-from", "run1", "--at", "1 day"),
+            names=("run1", "mesh", "checkpoint"),
+            files={
+                "case.toml": base_case(),
+                "other.toml": base_case(name="other", **{"mesh.cells": [5, 5, 5]}),
+            },
+            setup=_prior_run_named("run1"),
+        )
+    )
+    add(
+        Scenario(
+            "restart_from_ok",
+            cat,
+            T("run", "case.toml", "-o", "b", "--restart-from", "run1", "--at", "1 day"),
+            expect="ok",
+            files={"case.toml": base_case()},
+            setup=_prior_run_named("run1"),
+            protect=("run1/qoi.csv", "run1/fields.h5"),
+            check=_complete_in("b"),
+        )
+    )
 
     # --------------------------------------------------------------------- pipes and JSON
     cat = "pipes/json"
@@ -651,30 +1246,77 @@ def scenarios() -> list[Scenario]:
         ("drug_head_1", "{T} drug | head -1"),
         ("mesh_info_head_1", "{T} mesh info " + str(MESH) + " | head -1"),
     ]:
-        add(Scenario(nm, cat, cmd.replace("{T}", TUMORPDE) + "; exit ${PIPESTATUS[0]}",
-                     expect="ok", files={"case.toml": base_case()}, check=_no_stderr_noise,
-                     ok_rcs=(0, 128 + signal.SIGPIPE),
-                     note="stdout closed early: no BrokenPipe traceback"))
-    add(Scenario("validate_json_valid_pure", cat, T("validate", "case.toml", "--json"),
-                 expect="ok", files={"case.toml": base_case()}, check=_json_stdout(True)))
-    add(Scenario("validate_json_invalid_pure", cat, T("validate", "case.toml", "--json"),
-                 names=("tumor.motilty",),
-                 files={"case.toml": base_case(**{"tumor.motilty": 1.0})},
-                 check=_json_stdout(False)))
-    add(Scenario("validate_json_syntax_error_pure", cat, T("validate", "case.toml", "--json"),
-                 names=("case.toml",), files={"case.toml": "[[[\n"},
-                 check=_json_stdout(False)))
-    add(Scenario("validate_json_organ_mesh_pure", cat, T("validate", "case.toml", "--json"),
-                 expect="ok", files={"case.toml": base_case(**{
-                     "mesh": {"kind": "file", "path": str(MESH)},
-                     "tumor.initial.center": [30.0, 35.0, 20.0]})},
-                 check=_json_stdout(True)))
-    add(Scenario("schema_stdout_is_json", cat, T("schema"), expect="ok",
-                 check=_json_stdout(None)))
-    add(Scenario("validate_stdout_closed", cat, "{T} validate case.toml >&-".replace(
-        "{T}", TUMORPDE), names=("stdout", "Bad file", "closed"), expect="either",
-                 files={"case.toml": base_case()},
-                 note="stdout closed: an error or silence, no traceback"))
+        add(
+            Scenario(
+                nm,
+                cat,
+                cmd.replace("{T}", TUMORPDE) + "; exit ${PIPESTATUS[0]}",
+                expect="ok",
+                files={"case.toml": base_case()},
+                check=_no_stderr_noise,
+                ok_rcs=(0, 128 + signal.SIGPIPE),
+                note="stdout closed early: no BrokenPipe traceback",
+            )
+        )
+    add(
+        Scenario(
+            "validate_json_valid_pure",
+            cat,
+            T("validate", "case.toml", "--json"),
+            expect="ok",
+            files={"case.toml": base_case()},
+            check=_json_stdout(True),
+        )
+    )
+    add(
+        Scenario(
+            "validate_json_invalid_pure",
+            cat,
+            T("validate", "case.toml", "--json"),
+            names=("tumor.motilty",),
+            files={"case.toml": base_case(**{"tumor.motilty": 1.0})},
+            check=_json_stdout(False),
+        )
+    )
+    add(
+        Scenario(
+            "validate_json_syntax_error_pure",
+            cat,
+            T("validate", "case.toml", "--json"),
+            names=("case.toml",),
+            files={"case.toml": "[[[\n"},
+            check=_json_stdout(False),
+        )
+    )
+    add(
+        Scenario(
+            "validate_json_organ_mesh_pure",
+            cat,
+            T("validate", "case.toml", "--json"),
+            expect="ok",
+            files={
+                "case.toml": base_case(
+                    **{
+                        "mesh": {"kind": "file", "path": str(MESH)},
+                        "tumor.initial.center": [30.0, 35.0, 20.0],
+                    }
+                )
+            },
+            check=_json_stdout(True),
+        )
+    )
+    add(Scenario("schema_stdout_is_json", cat, T("schema"), expect="ok", check=_json_stdout(None)))
+    add(
+        Scenario(
+            "validate_stdout_closed",
+            cat,
+            "{T} validate case.toml >&-".replace("{T}", TUMORPDE),
+            names=("stdout", "Bad file", "closed"),
+            expect="either",
+            files={"case.toml": base_case()},
+            note="stdout closed: an error or silence, no traceback",
+        )
+    )
 
     # --------------------------------------------------------------------- faults during runs
     cat = "faults"
@@ -683,52 +1325,192 @@ def scenarios() -> list[Scenario]:
         other = 2 if ranks == 1 else 1
         for sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT):
             target = "group" if sig == signal.SIGINT else "tree"  # Ctrl-C: the launcher's group
-            add(Scenario(f"{sig.name.lower()}_{target}_{ranks}rank", cat, run_case(ranks),
-                         expect="fault", files=fc, faults=[Fault(sig, target=target)],
-                         resume_ranks=other, timeout=120))
-    add(Scenario("sigkill_one_rank_of_2", cat, run_case(2), expect="fault", files=fc,
-                 faults=[Fault(signal.SIGKILL, target="rank")], resume_ranks=2, timeout=120))
-    add(Scenario("sigterm_one_rank_of_2", cat, run_case(2), expect="fault", files=fc,
-                 faults=[Fault(signal.SIGTERM, target="rank")], resume_ranks=1, timeout=120))
-    add(Scenario("sigsegv_one_rank_of_2", cat, run_case(2), expect="fault", files=fc,
-                 faults=[Fault(signal.SIGSEGV, target="rank")], resume_ranks=2, timeout=120,
-                 note="a rank crashing (SIGSEGV from outside): the job must end, data kept"))
-    add(Scenario("sigterm_mpiexec_only_2rank", cat, run_case(2), expect="fault", files=fc,
-                 faults=[Fault(signal.SIGTERM, target="mpiexec")], resume_ranks=1, timeout=120))
-    add(Scenario("sigkill_mpiexec_only_2rank", cat, run_case(2), expect="fault", files=fc,
-                 faults=[Fault(signal.SIGKILL, target="mpiexec")], resume_ranks=1, timeout=120,
-                 note="the launcher dies: ranks must not run on as orphans"))
-    add(Scenario("double_sigint_2rank", cat, run_case(2), expect="fault", files=fc,
-                 faults=[Fault(signal.SIGINT, target="group", repeat=2)], resume_ranks=1,
-                 timeout=120,
-                 note="Ctrl-C twice: the second ends at once"))
-    add(Scenario("sigkill_before_any_output", cat, run_case(1), expect="fault", files=fc,
-                 faults=[Fault(signal.SIGKILL, rows=None, delay=0.3)], resume_ranks=1,
-                 timeout=120, note="killed before it wrote anything: --resume should start "
-                 "from the start (a requeued batch job always passes --resume)"))
-    add(Scenario("sigkill_during_startup", cat, run_case(1), expect="fault", files=fc,
-                 faults=[Fault(signal.SIGKILL, rows=None, delay=0.8)], resume_ranks=2,
-                 timeout=120))
-    add(Scenario("sigterm_during_startup", cat, run_case(2), expect="fault", files=fc,
-                 faults=[Fault(signal.SIGTERM, rows=None, delay=1.5)], resume_ranks=1,
-                 timeout=120))
-    add(Scenario("sigkill_then_kill_resume", cat, run_case(1), expect="fault", files=fc,
-                 faults=[Fault(signal.SIGKILL, rows=30), Fault(signal.SIGKILL, rows=100)],
-                 resume_ranks=2, timeout=120, note="the resume is killed too"))
-    add(Scenario("sigterm_then_sigterm_resume", cat, run_case(2), expect="fault", files=fc,
-                 faults=[Fault(signal.SIGTERM, rows=30), Fault(signal.SIGTERM, rows=120)],
-                 resume_ranks=1, timeout=120))
-    add(Scenario("sigkill_at_first_output", cat, run_case(1), expect="fault", files=fc,
-                 faults=[Fault(signal.SIGKILL, rows=13)], resume_ranks=1, timeout=120))
-    fs = Scenario("write_error_fsize_limit", cat, run_case(1), names=("out", "fields", ".h5",
-                                                                      "qoi", "checkpoint"),
-                  files=fc, fsize=1_400_000, resume_ranks=1, timeout=120, expect="fault",
-                  note="RLIMIT_FSIZE 1.4 MB (UCX_TLS=self,tcp): writes beyond it fail with EFBIG "
-                  "(a full-disk stand-in); exit 4 naming the file, status failed, then --resume")
+            add(
+                Scenario(
+                    f"{sig.name.lower()}_{target}_{ranks}rank",
+                    cat,
+                    run_case(ranks),
+                    expect="fault",
+                    files=fc,
+                    faults=[Fault(sig, target=target)],
+                    resume_ranks=other,
+                    timeout=120,
+                )
+            )
+    add(
+        Scenario(
+            "sigkill_one_rank_of_2",
+            cat,
+            run_case(2),
+            expect="fault",
+            files=fc,
+            faults=[Fault(signal.SIGKILL, target="rank")],
+            resume_ranks=2,
+            timeout=120,
+        )
+    )
+    add(
+        Scenario(
+            "sigterm_one_rank_of_2",
+            cat,
+            run_case(2),
+            expect="fault",
+            files=fc,
+            faults=[Fault(signal.SIGTERM, target="rank")],
+            resume_ranks=1,
+            timeout=120,
+        )
+    )
+    add(
+        Scenario(
+            "sigsegv_one_rank_of_2",
+            cat,
+            run_case(2),
+            expect="fault",
+            files=fc,
+            faults=[Fault(signal.SIGSEGV, target="rank")],
+            resume_ranks=2,
+            timeout=120,
+            note="a rank crashing (SIGSEGV from outside): the job must end, data kept",
+        )
+    )
+    add(
+        Scenario(
+            "sigterm_mpiexec_only_2rank",
+            cat,
+            run_case(2),
+            expect="fault",
+            files=fc,
+            faults=[Fault(signal.SIGTERM, target="mpiexec")],
+            resume_ranks=1,
+            timeout=120,
+        )
+    )
+    add(
+        Scenario(
+            "sigkill_mpiexec_only_2rank",
+            cat,
+            run_case(2),
+            expect="fault",
+            files=fc,
+            faults=[Fault(signal.SIGKILL, target="mpiexec")],
+            resume_ranks=1,
+            timeout=120,
+            note="the launcher dies: ranks must not run on as orphans",
+        )
+    )
+    add(
+        Scenario(
+            "double_sigint_2rank",
+            cat,
+            run_case(2),
+            expect="fault",
+            files=fc,
+            faults=[Fault(signal.SIGINT, target="group", repeat=2)],
+            resume_ranks=1,
+            timeout=120,
+            note="Ctrl-C twice: the second ends at once",
+        )
+    )
+    add(
+        Scenario(
+            "sigkill_before_any_output",
+            cat,
+            run_case(1),
+            expect="fault",
+            files=fc,
+            faults=[Fault(signal.SIGKILL, rows=None, delay=0.3)],
+            resume_ranks=1,
+            timeout=120,
+            note="killed before it wrote anything: --resume should start "
+            "from the start (a requeued batch job always passes --resume)",
+        )
+    )
+    add(
+        Scenario(
+            "sigkill_during_startup",
+            cat,
+            run_case(1),
+            expect="fault",
+            files=fc,
+            faults=[Fault(signal.SIGKILL, rows=None, delay=0.8)],
+            resume_ranks=2,
+            timeout=120,
+        )
+    )
+    add(
+        Scenario(
+            "sigterm_during_startup",
+            cat,
+            run_case(2),
+            expect="fault",
+            files=fc,
+            faults=[Fault(signal.SIGTERM, rows=None, delay=1.5)],
+            resume_ranks=1,
+            timeout=120,
+        )
+    )
+    add(
+        Scenario(
+            "sigkill_then_kill_resume",
+            cat,
+            run_case(1),
+            expect="fault",
+            files=fc,
+            faults=[Fault(signal.SIGKILL, rows=30), Fault(signal.SIGKILL, rows=100)],
+            resume_ranks=2,
+            timeout=120,
+            note="the resume is killed too",
+        )
+    )
+    add(
+        Scenario(
+            "sigterm_then_sigterm_resume",
+            cat,
+            run_case(2),
+            expect="fault",
+            files=fc,
+            faults=[Fault(signal.SIGTERM, rows=30), Fault(signal.SIGTERM, rows=120)],
+            resume_ranks=1,
+            timeout=120,
+        )
+    )
+    add(
+        Scenario(
+            "sigkill_at_first_output",
+            cat,
+            run_case(1),
+            expect="fault",
+            files=fc,
+            faults=[Fault(signal.SIGKILL, rows=13)],
+            resume_ranks=1,
+            timeout=120,
+        )
+    )
+    fs = Scenario(
+        "write_error_fsize_limit",
+        cat,
+        run_case(1),
+        names=("out", "fields", ".h5", "qoi", "checkpoint"),
+        files=fc,
+        fsize=1_400_000,
+        resume_ranks=1,
+        timeout=120,
+        expect="fault",
+        note="RLIMIT_FSIZE 1.4 MB (UCX_TLS=self,tcp): writes beyond it fail with EFBIG "
+        "(a full-disk stand-in); exit 4 naming the file, status failed, then --resume",
+    )
     add(fs)
-    add(Scenario("full_disk_real", cat, [], skip="the file system has "
-                 f"{shutil.disk_usage('/tmp').free / 1e9:.0f} GB free and tmpfs mounts need "
-                 "privileges: filling a disk is not possible here (see write_error_fsize_limit)"))
+    add(
+        Scenario(
+            "full_disk_real",
+            cat,
+            [],
+            skip="the file system has "
+            f"{shutil.disk_usage('/tmp').free / 1e9:.0f} GB free and tmpfs mounts need "
+            "privileges: filling a disk is not possible here (see write_error_fsize_limit)",
+        )
+    )
     return S
 
 
@@ -751,8 +1533,9 @@ def _msh_nan_nodes() -> bytes:
 
 
 def _quiet_run(argv: list[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          check=False)
+    return subprocess.run(
+        argv, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 def _prior_run_named(name: str) -> Callable[[Path], None]:
@@ -777,8 +1560,13 @@ def _prior_interrupted_run(w: Path) -> None:
     """A run of the base case stopped by SIGTERM after its first output time (or complete)."""
     case = base_case(**{"time.t_end": "20 day", "output.checkpoint": {"every_steps": 4}})
     (w / "case.toml").write_text(dumps(case))
-    proc = subprocess.Popen(T("run", "case.toml", "-o", "out"), cwd=w, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        T("run", "case.toml", "-o", "out"),
+        cwd=w,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     _wait_rows(w / "out" / "qoi.csv", 8, proc, 60)
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -922,8 +1710,9 @@ def _run_dir_problems(
     if every:
         last = rows[-1]["t_h"]
         first = rows[0]["t_h"]  # a branched run starts at its branch time
-        expected = [first] + [k * every for k in range(int(last / every + 1e-9) + 1)
-                              if k * every > first + 1e-9]
+        expected = [first] + [
+            k * every for k in range(int(last / every + 1e-9) + 1) if k * every > first + 1e-9
+        ]
         # an output time equal to the last QoI row may be cut between the row and the fields
         missing = [t for t in expected if t not in times and not (not complete and t == last)]
         if missing:
@@ -973,8 +1762,16 @@ def launch(
     t0 = time.monotonic()
     tree: list[int] = []
     with (cwd / ".stdout").open("w+b") as fo, (cwd / ".stderr").open("w+b") as fe:
-        proc = subprocess.Popen(cmd, cwd=cwd, stdout=fo, stderr=fe, stdin=subprocess.DEVNULL,
-                                start_new_session=True, preexec_fn=_limits(fsize, mem), env=env)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            stdout=fo,
+            stderr=fe,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_limits(fsize, mem),
+            env=env,
+        )
         sent: list[str] = []
         hung = False
         try:
@@ -1059,9 +1856,13 @@ def _message_lines(output: str) -> list[str]:
     keep = []
     for line in output.strip().splitlines():
         s = line.strip()
-        if not s or re.match(r"^step\s+\d+", s) or s.startswith(("===", "BAD TERMINATION",
-                                                                   "PID ", "EXIT CODE",
-                                                                   "CLEANING UP", "YOUR APPL")):
+        if (
+            not s
+            or re.match(r"^step\s+\d+", s)
+            or s.startswith(
+                ("===", "BAD TERMINATION", "PID ", "EXIT CODE", "CLEANING UP", "YOUR APPL")
+            )
+        ):
             continue
         keep.append(line)
     return keep
@@ -1097,8 +1898,9 @@ def classify_error(s: Scenario, res: dict[str, Any], extra: str | None) -> tuple
     plain = re.sub(r"\b(mesh)\.(box|file)\.", r"\1.", out)
     plain = re.sub(r"\b(initial)\.(gaussian|uniform)\.", r"\1.", plain)
     named = any(n.lower() in plain.lower() for n in s.names) if s.names else False
-    if rc not in (2, 3, 4) and not (rc >= 128 and rc - 128 in
-                                    {int(signal.Signals[x]) for x in res["sent"]}):
+    if rc not in (2, 3, 4) and not (
+        rc >= 128 and rc - 128 in {int(signal.Signals[x]) for x in res["sent"]}
+    ):
         return "vague error", f"exit {rc}: {_first(msg)}"
     if not named:
         return "vague error", f"names none of {list(s.names)}: {_first(msg)}"
@@ -1119,8 +1921,15 @@ def _last_line(out: str) -> str:
 
 
 #: Worst first: the class a fault scenario gets when several things went wrong.
-_SEVERITY = ("hang", "user data destroyed", "own output lost", "traceback/C abort",
-             "wrong result", "vague error", "handled")
+_SEVERITY = (
+    "hang",
+    "user data destroyed",
+    "own output lost",
+    "traceback/C abort",
+    "wrong result",
+    "vague error",
+    "handled",
+)
 
 
 def run_fault(s: Scenario, w: Path) -> tuple[dict[str, Any], str, str]:
@@ -1194,8 +2003,9 @@ def run_fault(s: Scenario, w: Path) -> tuple[dict[str, Any], str, str]:
         notes.append("--resume: " + _last_line(final["output"]))
     elif final["rc"] != 0:
         found.append("own output lost" if had_run else "wrong result")
-        notes.append(f"--resume exit {final['rc']}: "
-                     + _first(_message_lines(final["output"])[-2:]))
+        notes.append(
+            f"--resume exit {final['rc']}: " + _first(_message_lines(final["output"])[-2:])
+        )
     else:
         problem = _run_dir_problems(w / "out", complete=True, t_end=t_end, every=every)
         if problem:
@@ -1208,11 +2018,16 @@ def run_fault(s: Scenario, w: Path) -> tuple[dict[str, Any], str, str]:
 
 
 def run_scenario(s: Scenario, root: Path) -> dict[str, Any]:
-    rec: dict[str, Any] = {"name": s.name, "category": s.category, "expect": s.expect,
-                           "note": s.note}
+    rec: dict[str, Any] = {
+        "name": s.name,
+        "category": s.category,
+        "expect": s.expect,
+        "note": s.note,
+    }
     if s.skip:
-        rec.update(command=None, rc=None, output_head=[], **{"class": "not possible here"},
-                   detail=s.skip)
+        rec.update(
+            command=None, rc=None, output_head=[], **{"class": "not possible here"}, detail=s.skip
+        )
         return rec
     w = root / s.name
     if w.exists():
@@ -1223,8 +2038,13 @@ def run_scenario(s: Scenario, root: Path) -> dict[str, Any]:
         if s.setup is not None:
             s.setup(w)
     except Exception as exc:
-        rec.update(command=None, rc=None, output_head=[], **{"class": "not possible here"},
-                   detail=f"setup failed: {type(exc).__name__}: {exc}")
+        rec.update(
+            command=None,
+            rc=None,
+            output_head=[],
+            **{"class": "not possible here"},
+            detail=f"setup failed: {type(exc).__name__}: {exc}",
+        )
         return rec
     before = {rel: _digest(w / rel) for rel in s.protect}
     cmd_text = s.argv if isinstance(s.argv, str) else " ".join(s.argv)
@@ -1252,8 +2072,7 @@ def run_scenario(s: Scenario, root: Path) -> dict[str, Any]:
                     cls, detail = "traceback/C abort", f"exit {res['rc']}"
                 elif res["rc"] not in s.ok_rcs or extra:
                     cls = "wrong result"
-                    detail = extra or f"exit {res['rc']}: " + _first(
-                        _message_lines(res["output"]))
+                    detail = extra or f"exit {res['rc']}: " + _first(_message_lines(res["output"]))
                 else:
                     cls, detail = "handled", _first(_message_lines(res["output"]))
             else:
@@ -1306,8 +2125,11 @@ def main(argv: list[str] | None = None) -> int:
         rec = run_scenario(s, work)
         records.append(rec)
         mark = " " if rec["class"] in OK_CLASSES else "!"
-        print(f"{mark} [{i + 1:3d}/{len(todo)}] {s.category:20s} {s.name:36s} "
-              f"{rec['class']:18s} {str(rec.get('detail', ''))[:110]}", flush=True)
+        print(
+            f"{mark} [{i + 1:3d}/{len(todo)}] {s.category:20s} {s.name:36s} "
+            f"{rec['class']:18s} {str(rec.get('detail', ''))[:110]}",
+            flush=True,
+        )
     counts = {c: sum(1 for r in records if r["class"] == c) for c in CLASSES}
     doc = {
         "scenarios": len(records),

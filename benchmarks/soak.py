@@ -265,8 +265,9 @@ def launch(
     """
     t0 = time.monotonic()
     with log.open("w") as f:
-        proc = subprocess.Popen(cmd, cwd=REPO, stdout=f, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, cwd=REPO, stdout=f, stderr=subprocess.STDOUT, start_new_session=True
+        )
     rec: dict[str, Any] = {"sent": None, "hung": False}
     tree: list[int] = []
     deadline = t0 + hang_s
@@ -334,9 +335,7 @@ def field_times(out: Path) -> tuple[dict[float, list[str]], list[str]]:
                 item = g.find("Attribute/DataItem")
                 if tnode is None or item is None or item.text is None:
                     continue
-                per_time.setdefault(float(tnode.get("Value", "nan")), []).append(
-                    item.text.strip()
-                )
+                per_time.setdefault(float(tnode.get("Value", "nan")), []).append(item.text.strip())
         handles: dict[str, Any] = {}
         try:
             for t, items in per_time.items():
@@ -415,10 +414,19 @@ def _case_info(case: Path, sets: list[str]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--case", type=Path, help="case file (default: benchmarks/cases/default.toml "
-                    "with t_end 120 day, output every 5 day, checkpoints every 10 steps)")
-    ap.add_argument("--set", action="append", default=None, metavar="KEY=VALUE",
-                    help="case overrides (with --case; replaces the defaults)")
+    ap.add_argument(
+        "--case",
+        type=Path,
+        help="case file (default: benchmarks/cases/default.toml "
+        "with t_end 120 day, output every 5 day, checkpoints every 10 steps)",
+    )
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=None,
+        metavar="KEY=VALUE",
+        help="case overrides (with --case; replaces the defaults)",
+    )
     ap.add_argument("--faults", type=int, help="faults to inject (default 12; --quick 2)")
     ap.add_argument("--ranks", default="1,2", help="rank counts to alternate over (default 1,2)")
     ap.add_argument("--seed", type=int, default=0)
@@ -449,12 +457,21 @@ def main(argv: list[str] | None = None) -> int:
     logs.mkdir()
 
     # ------------------------------------------------------------- the reference run
-    print(f"soak: case {case.name} {' '.join(sets)}; t_end {t_end:g} h; ranks {ranks}; "
-          f"{nfaults} faults; seed {args.seed}", flush=True)
+    print(
+        f"soak: case {case.name} {' '.join(sets)}; t_end {t_end:g} h; ranks {ranks}; "
+        f"{nfaults} faults; seed {args.seed}",
+        flush=True,
+    )
     t0 = time.monotonic()
-    ref = launch(_run_cmd(case, ref_dir, ranks[0], sets, False), logs / "reference.log",
-                 kill_after=None, sig=0, hang_s=args.hang_s or 3600, kill_at_t=0.0,
-                 qoi=ref_dir / "qoi.csv")
+    ref = launch(
+        _run_cmd(case, ref_dir, ranks[0], sets, False),
+        logs / "reference.log",
+        kill_after=None,
+        sig=0,
+        hang_s=args.hang_s or 3600,
+        kill_at_t=0.0,
+        qoi=ref_dir / "qoi.csv",
+    )
     if ref["rc"] != 0:
         print(f"soak: reference run failed (exit {ref['rc']}):\n{_tail(logs / 'reference.log')}")
         return 1
@@ -465,8 +482,10 @@ def main(argv: list[str] | None = None) -> int:
     hang_s = args.hang_s or 4 * ref_wall + 60
     ref_rows = _read_qoi(ref_dir / "qoi.csv")
     last_kill_t = ref_rows[-4]["t_h"] if len(ref_rows) > 4 else 0.0
-    print(f"soak: reference {ref_wall:.1f} s on {ranks[0]} rank(s) (start-up ~{startup_s:.1f} s)",
-          flush=True)
+    print(
+        f"soak: reference {ref_wall:.1f} s on {ranks[0]} rank(s) (start-up ~{startup_s:.1f} s)",
+        flush=True,
+    )
 
     # ------------------ the fault plan: every (signal, rank count) pair once in each 2*len(ranks)
     n = len(ranks)
@@ -501,8 +520,15 @@ def main(argv: list[str] | None = None) -> int:
                 delay = rng.uniform(0.0, 0.1)
         else:
             delay, sig = None, 0
-        rec = launch(cmd, logs / f"launch{i:02d}.log", kill_after=delay, sig=sig, hang_s=hang_s,
-                     kill_at_t=kill_at, qoi=run_dir / "qoi.csv")
+        rec = launch(
+            cmd,
+            logs / f"launch{i:02d}.log",
+            kill_after=delay,
+            sig=sig,
+            hang_s=hang_s,
+            kill_at_t=kill_at,
+            qoi=run_dir / "qoi.csv",
+        )
         rec["kill_at_t_h"] = kill_at
         man = _read_manifest(run_dir)
         rec.update(
@@ -522,28 +548,38 @@ def main(argv: list[str] | None = None) -> int:
         )
         launches.append(rec)
         tag = rec["sent"] or "-"
-        print(f"  launch {i:2d}: {r} rank(s) {'resume' if i else 'start '} "
-              f"signal {tag:7s} after {rec.get('sent_at_s', rec['wall_s']):6.1f} s -> exit "
-              f"{rec['rc']:4d}, status {rec['status_after']}, progress "
-              f"{rec['progress_before']:.2f} -> {rec['progress_after']:.2f}", flush=True)
+        print(
+            f"  launch {i:2d}: {r} rank(s) {'resume' if i else 'start '} "
+            f"signal {tag:7s} after {rec.get('sent_at_s', rec['wall_s']):6.1f} s -> exit "
+            f"{rec['rc']:4d}, status {rec['status_after']}, progress "
+            f"{rec['progress_before']:.2f} -> {rec['progress_after']:.2f}",
+            flush=True,
+        )
         if rec["hung"]:
-            problems.append(f"launch {i} hung (> {hang_s:.0f} s; signal {tag}); log "
-                            f"{logs / f'launch{i:02d}.log'}")
+            problems.append(
+                f"launch {i} hung (> {hang_s:.0f} s; signal {tag}); log "
+                f"{logs / f'launch{i:02d}.log'}"
+            )
             break
         if rec["leftover_pids"]:
-            problems.append(f"launch {i}: processes left after the launcher exited: "
-                            f"{rec['leftover_pids']}")
+            problems.append(
+                f"launch {i}: processes left after the launcher exited: {rec['leftover_pids']}"
+            )
         if rec["sent"] is None:
             if rec["rc"] == 0:
                 break
-            problems.append(f"launch {i} ({'resume' if i else 'start'}, {r} ranks) failed "
-                            f"without a fault: exit {rec['rc']}:\n"
-                            f"{_tail(logs / f'launch{i:02d}.log')}")
+            problems.append(
+                f"launch {i} ({'resume' if i else 'start'}, {r} ranks) failed "
+                f"without a fault: exit {rec['rc']}:\n"
+                f"{_tail(logs / f'launch{i:02d}.log')}"
+            )
             break
         term_ok = rec["sent"] == "SIGTERM" and rec["rc"] == 128 + signal.SIGTERM
         if term_ok and rec["status_after"] != "interrupted":
-            problems.append(f"launch {i}: exit 143 after SIGTERM but manifest status "
-                            f"{rec['status_after']!r} (expected 'interrupted')")
+            problems.append(
+                f"launch {i}: exit 143 after SIGTERM but manifest status "
+                f"{rec['status_after']!r} (expected 'interrupted')"
+            )
         if rec["status_after"] == "complete":
             # the signal came after the last step (teardown): the run is done, its data complete;
             # the --resume below must leave it alone
@@ -559,14 +595,18 @@ def main(argv: list[str] | None = None) -> int:
     again = None
     if not problems:
         before = {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir() if p.is_file()}
-        again = launch(_run_cmd(case, run_dir, ranks[-1], sets, resume=True),
-                       logs / "resume_complete.log", kill_after=None, sig=0, hang_s=hang_s)
+        again = launch(
+            _run_cmd(case, run_dir, ranks[-1], sets, resume=True),
+            logs / "resume_complete.log",
+            kill_after=None,
+            sig=0,
+            hang_s=hang_s,
+        )
         after = {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir() if p.is_file()}
         changed = sorted(k for k in before if after.get(k) != before[k] and k != ".lock")
         again["changed_files"] = changed
         if again["rc"] != 0 or changed:
-            problems.append(f"--resume of the complete run: exit {again['rc']}, "
-                            f"changed {changed}")
+            problems.append(f"--resume of the complete run: exit {again['rc']}, changed {changed}")
 
     # ------------------------------------------------------------------------ checks
     man = _read_manifest(run_dir)
@@ -588,15 +628,18 @@ def main(argv: list[str] | None = None) -> int:
 
     duplicated = sorted(t for t, files in times.items() if len(_counted(files)) > 1)
     extra = sorted(
-        t for t, files in times.items() if t not in ref_times and _counted(files) == files[:1]
-        and not files[0].endswith("(start)")
+        t
+        for t, files in times.items()
+        if t not in ref_times and _counted(files) == files[:1] and not files[0].endswith("(start)")
     )
     segment_starts = sorted(t for t, files in times.items() if any("(start)" in f for f in files))
     if missing:
         problems.append(f"output times missing: {missing}")
     if duplicated:
-        problems.append("output times written twice: "
-                        + ", ".join(f"{t:g} ({', '.join(times[t])})" for t in duplicated))
+        problems.append(
+            "output times written twice: "
+            + ", ".join(f"{t:g} ({', '.join(times[t])})" for t in duplicated)
+        )
     if extra:
         problems.append(f"output times not in the reference: {extra}")
     data_lost = len(missing) + qoi["gaps"]
@@ -606,8 +649,10 @@ def main(argv: list[str] | None = None) -> int:
     if diff is not None:
         limit = 1e-10 if all_same else max(info["tolerance"], 1e-6)
         if not diff["max_rel"] <= limit:
-            problems.append(f"final QoIs differ from the reference by {diff['max_rel']:.3g} "
-                            f"({diff['column']}) > {limit:g}")
+            problems.append(
+                f"final QoIs differ from the reference by {diff['max_rel']:.3g} "
+                f"({diff['column']}) > {limit:g}"
+            )
 
     faults = [rec for rec in launches if rec["sent"]]
     by_signal: dict[str, int] = {}
@@ -682,17 +727,25 @@ def main(argv: list[str] | None = None) -> int:
         ("resumes", str(doc["resumes"])),
         ("final status", str(man.get("status"))),
         ("qoi rows / gaps", f"{qoi['rows']} / {qoi['gaps']}"),
-        ("output times found / expected / twice", f"{len(ref_times) - len(missing)} / "
-         f"{len(ref_times)} / {len(duplicated)}"),
+        (
+            "output times found / expected / twice",
+            f"{len(ref_times) - len(missing)} / {len(ref_times)} / {len(duplicated)}",
+        ),
         ("resume-segment start frames", str(len(segment_starts))),
         ("field segments", ", ".join(doc["field_segments"])),
         ("data lost", str(data_lost)),
-        ("final QoIs max rel. diff vs reference",
-         f"{diff['max_rel']:.3g} ({diff['column']})" if diff else "-"),
-        ("last launch on reference rank count", f"{last_ranks == ranks[0]} ({last_ranks} vs "
-         f"{ranks[0]}); all launches: {all_same}"),
-        ("wall: reference / faulty / total", f"{ref_wall:.1f} s / {faulty_wall:.1f} s / "
-         f"{doc['wall_s']['whole_benchmark']:.1f} s"),
+        (
+            "final QoIs max rel. diff vs reference",
+            f"{diff['max_rel']:.3g} ({diff['column']})" if diff else "-",
+        ),
+        (
+            "last launch on reference rank count",
+            f"{last_ranks == ranks[0]} ({last_ranks} vs {ranks[0]}); all launches: {all_same}",
+        ),
+        (
+            "wall: reference / faulty / total",
+            f"{ref_wall:.1f} s / {faulty_wall:.1f} s / {doc['wall_s']['whole_benchmark']:.1f} s",
+        ),
     ]
     for k, v in table:
         print(f"  {k:{w}s} {v}")

@@ -130,9 +130,7 @@ def check_unit_expression(expr: str) -> None:
             raise _UnitSyntax("an exponent must be an integer in the unit")
         take()
         if abs(int(t)) > MAX_EXPONENT:
-            raise _UnitSyntax(
-                f"exponent {t} in the unit is out of range (|n| <= {MAX_EXPONENT})"
-            )
+            raise _UnitSyntax(f"exponent {t} in the unit is out of range (|n| <= {MAX_EXPONENT})")
         if paren and take_if(")") is False:
             raise _UnitSyntax("unbalanced parentheses in the unit")
 

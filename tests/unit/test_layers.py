@@ -181,9 +181,11 @@ def test_pure_layers_do_not_import_dolfinx(layer):
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import | ast.ImportFrom):
-                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [
-                    node.module or ""
-                ]
+                names = (
+                    [a.name for a in node.names]
+                    if isinstance(node, ast.Import)
+                    else [node.module or ""]
+                )
                 if any(n.split(".")[0] in ("dolfinx", "petsc4py", "mpi4py") for n in names):
                     bad.append(f"{m}:{node.lineno}")
     assert not bad, f"{layer} imports DOLFINx/PETSc/MPI: {bad}"

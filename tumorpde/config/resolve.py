@@ -454,9 +454,9 @@ def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) ->
 
 def _from_base(path: str, msg: str, origins: Mapping[str, str], top: Path) -> str:
     """``msg`` with ``(set in BASE)`` when every value at or below ``path`` comes from a base."""
-    files = {
-        f for key, f in origins.items() if key == path or key.startswith(path + ".")
-    } or {f for key, f in origins.items() if path.startswith(key + ".")}
+    files = {f for key, f in origins.items() if key == path or key.startswith(path + ".")} or {
+        f for key, f in origins.items() if path.startswith(key + ".")
+    }
     if files and str(top.resolve()) not in files:
         return f"{msg} (set in {', '.join(sorted(files))})"
     return msg

@@ -100,9 +100,7 @@ class _UnitValidator(BeforeValidator):
         out = handler(schema)
         unit = INTERNAL_UNITS[self.kind]
         out["x-unit"] = unit
-        out.setdefault(
-            "x-hint", f"a number in {unit}, or a string with units like '1.5 {unit}'"
-        )
+        out.setdefault("x-hint", f"a number in {unit}, or a string with units like '1.5 {unit}'")
         return out
 
 

@@ -52,7 +52,8 @@ def seed_reports(cfg: CaseConfig, domain: Domain) -> list[SeedReport]:
 
     comm = domain.comm
     cells = owned_cell_coordinates(domain)
-    box = isinstance(cfg.mesh, BoxMesh)
+    mesh = cfg.mesh
+    box = isinstance(mesh, BoxMesh)
     out = []
     for where, seed in cfg.tumor.seed_list():
         if not isinstance(seed, GaussianSeed):
@@ -66,6 +67,9 @@ def seed_reports(cfg: CaseConfig, domain: Domain) -> list[SeedReport]:
         }
         gap = sums["gap"] if math.isfinite(sums["gap"]) else 0.0
         h = comm.allreduce(h_near(seed, cells, gap), op=MPI.MAX)
-        requested = gaussian_mass_box(seed, cfg.mesh.size) if box else sums["requested"]
+        if isinstance(mesh, BoxMesh):
+            requested = gaussian_mass_box(seed, mesh.size)
+        else:
+            requested = sums["requested"]
         out.append(seed_report(where, seed, sums, requested, h, cfg.tumor.initial_tolerance))
     return out

@@ -139,11 +139,7 @@ class Simulation:
     # ------------------------------------------------------------------ QoIs
     def qoi_names(self) -> list[str]:
         """QoI columns: integrals and extrema, then the components' scalar QoIs and exposures."""
-        return (
-            self.qois.columns()
-            + list(self.model.scalar_qois(0.0))
-            + list(self.exposure.columns)
-        )
+        return self.qois.columns() + list(self.model.scalar_qois(0.0)) + list(self.exposure.columns)
 
     def qoi_values(self) -> dict[str, float]:
         """Current QoIs (collective; same on all ranks)."""

@@ -378,8 +378,16 @@ def test_killed_rank_ends_the_job_and_the_run_resumes(tmp_path):
     ckpts = list_checkpoints(out / "checkpoints")
     assert ckpts and read(ckpts[-1])[1]["t"] > 0
     res = subprocess.run(
-        [str(BIN / "tumorpde"), "run", str(case), "-o", str(out), "--resume",
-         "--set", "time.t_end='20 day'"],
+        [
+            str(BIN / "tumorpde"),
+            "run",
+            str(case),
+            "-o",
+            str(out),
+            "--resume",
+            "--set",
+            "time.t_end='20 day'",
+        ],
         capture_output=True,
         text=True,
         timeout=600,
@@ -539,8 +547,9 @@ def test_restart_from_branches_an_arm_at_an_output_time(shared_tmp, comm):
     # the untreated run: the therapy case with its treatments removed through --set
     untreated = ["--set", "therapy.treatments=[]"]
     assert main(["run", str(base), "-o", str(grown), *sets, *common, *untreated]) == 0
-    code = main(["run", str(base), "-o", str(arm), *sets, "--restart-from", str(grown),
-                 "--at", "1 day"])
+    code = main(
+        ["run", str(base), "-o", str(arm), *sets, "--restart-from", str(grown), "--at", "1 day"]
+    )
     assert code == 0
     m = manifest(arm)
     assert m["status"] == "complete" and m["branched_from"]["t_h"] == 24.0
@@ -553,8 +562,19 @@ def test_restart_from_branches_an_arm_at_an_output_time(shared_tmp, comm):
     )
     assert float(rows[0]["trastuzumab_mean_nM"]) == 0.0  # the drug starts from zero
     # a time without a checkpoint names the times that have one
-    bad = main(["run", str(base), "-o", str(shared_tmp / "bad"), *sets,
-                "--restart-from", str(grown), "--at", "30 h"])
+    bad = main(
+        [
+            "run",
+            str(base),
+            "-o",
+            str(shared_tmp / "bad"),
+            *sets,
+            "--restart-from",
+            str(grown),
+            "--at",
+            "30 h",
+        ]
+    )
     assert bad == 2
 
 

@@ -55,7 +55,7 @@ def test_all_problems_at_once(tmp_path, capsys):
     text = BOX.replace('t_end = "2 day"', 't_end = "-2 day"').replace(
         'motility = "0.13 mm^2/day"', 'motility = "0.13 mm^2/day"\nmotilty = 1'
     )
-    text += '[regions.whitematter.tumor]\nmotility = 1\n[regions.white.tumor]\nmotility = nan\n'
+    text += "[regions.whitematter.tumor]\nmotility = 1\n[regions.white.tumor]\nmotility = nan\n"
     rc, _, err = _validate(capsys, _write(tmp_path, text))
     assert rc == 2
     for fragment in (

@@ -55,8 +55,9 @@ def test_damaged_label_images_are_clear_errors(tmp_path, capsys, name):
     image = tmp_path / name
     image.write_bytes(b"\x93NUMPY garbage " * 20 if name.endswith(".npy") else b"garbage" * 50)
     out = tmp_path / "out.msh"
-    code = main(["mesh", "from-labels", str(image), "--labels", "1=a", "--spacing", "1",
-                 "-o", str(out)])
+    code = main(
+        ["mesh", "from-labels", str(image), "--labels", "1=a", "--spacing", "1", "-o", str(out)]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert name in err and "cannot read the label image" in err and "Traceback" not in err

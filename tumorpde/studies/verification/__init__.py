@@ -151,4 +151,3 @@ def write_json(rows: Sequence[Row], path: str | Path, meta: dict[str, Any] | Non
     """Write the rows (and optional metadata) as JSON (call on one rank)."""
     doc = {"meta": meta or {}, "rows": [asdict(r) for r in rows]}
     Path(path).write_text(json.dumps(doc, indent=2, default=float, allow_nan=True))
-

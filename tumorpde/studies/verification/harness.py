@@ -174,9 +174,7 @@ def _setup(
     dom = domain if domain is not None else load_domain(cfg.mesh, comm)
     model = build_model(cfg)
     state = create_state(model, dom)
-    forms = build_forms(
-        model, state, cfg.time.dt if dt is None else dt, forcing=_by_name(forcing)
-    )
+    forms = build_forms(model, state, cfg.time.dt if dt is None else dt, forcing=_by_name(forcing))
     newton = solver_for(state, forms, cfg.solver.options(), prefix=_PREFIX) if solver else None
     return _Problem(cfg, dom, state, forms, newton)
 
