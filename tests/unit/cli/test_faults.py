@@ -517,6 +517,8 @@ def test_ctrl_c_on_a_msh_case_reaches_python(tmp_path):
     out = tmp_path / "msh"
     cmd = [str(BIN / "tumorpde"), "run", str(case), "-o", str(out)]
     cmd += ["--set", "time.output_every='2 h'", "--set", "output.picture=false"]
+    # the readability checks below read the XDMF layout (the case's default is VTKHDF)
+    cmd += ["--set", "output.format='xdmf'"]
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
     )
