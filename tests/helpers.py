@@ -7,7 +7,14 @@ from typing import Any
 
 from tumorpde.studies.cases import example_box_case, merge_sections
 
-__all__ = ["REPO", "box_case", "example_box_case", "merge_sections", "split_box"]
+__all__ = [
+    "REPO",
+    "box_case",
+    "box_toml",
+    "example_box_case",
+    "merge_sections",
+    "split_box",
+]
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -44,3 +51,48 @@ def split_box(
         "default_region": left,
         "regions": [{"name": right, "min": [split_x, 0.0, 0.0], "max": list(size)}],
     }
+
+
+def box_toml(
+    name: str,
+    *,
+    nx: int = 6,
+    t_end: str = "2 day",
+    output_every: str = "12 h",
+    white: bool = True,
+    output: str = "",
+) -> str:
+    """The TOML text of the 6 x 4 x 4 mm EGF/EGFR box case the output and fault tests run.
+
+    Args:
+        name: The case name.
+        nx: Cells along x (4 along y and z).
+        t_end: End time.
+        output_every: Output interval.
+        white: Tag x > 3 mm as a ``white`` region (else one ``grey`` region).
+        output: Extra lines of the ``[output]`` table (``picture = false`` is always there).
+    """
+    regions = 'regions = [{ name = "white", min = [3, 0, 0], max = [6, 4, 4] }]\n' if white else ""
+    return f"""name = "{name}"
+[mesh]
+kind = "box"
+size = ["6 mm", "4 mm", "4 mm"]
+cells = [{nx}, 4, 4]
+default_region = "grey"
+{regions}[time]
+t_end = "{t_end}"
+dt = "12 h"
+output_every = "{output_every}"
+[tumor]
+proliferation_rate = "0.3 1/day"
+motility = "0.13 mm^2/day"
+initial = {{ kind = "gaussian", center = ["3 mm", "2 mm", "2 mm"], radius = "1.5 mm" }}
+[ligand]
+diffusivity = "6e-7 cm^2/s"
+decay_rate = "1e-4 1/s"
+tumor_secretion = "1 nM/h"
+[receptor]
+receptors_per_cell = 5e4
+[output]
+picture = false
+{output}"""

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import box_toml
 
 import tumorpde
 
@@ -32,36 +33,10 @@ pv = pytest.importorskip("pyvista")
 h5py = pytest.importorskip("h5py")
 pytestmark = pytest.mark.serial
 
-CASE = """
-name = "readable_box"
-[mesh]
-kind = "box"
-size = ["6 mm", "4 mm", "4 mm"]
-cells = [{nx}, 4, 4]
-default_region = "grey"
-regions = [{{ name = "white", min = [3, 0, 0], max = [6, 4, 4] }}]
-[time]
-t_end = "{t_end}"
-dt = "12 h"
-output_every = "12 h"
-[tumor]
-proliferation_rate = "0.3 1/day"
-motility = "0.13 mm^2/day"
-initial = {{ kind = "gaussian", center = ["3 mm", "2 mm", "2 mm"], radius = "1.5 mm" }}
-[ligand]
-diffusivity = "6e-7 cm^2/s"
-decay_rate = "1e-4 1/s"
-tumor_secretion = "1 nM/h"
-[receptor]
-receptors_per_cell = 5e4
-[output]
-picture = false
-"""
-
 
 def _case(tmp_path: Path, nx: int = 6, t_end: str = "2 day") -> Path:
     path = tmp_path / "case.toml"
-    path.write_text(CASE.format(nx=nx, t_end=t_end))
+    path.write_text(box_toml("readable_box", nx=nx, t_end=t_end))
     return path
 
 

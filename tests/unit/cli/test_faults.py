@@ -18,42 +18,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import box_toml
 
 from tumorpde.cli import main
 
 BIN = Path(sys.executable).parent
 
-CASE = """
-name = "fault_box"
-[mesh]
-kind = "box"
-size = ["6 mm", "4 mm", "4 mm"]
-cells = [{nx}, 4, 4]
-default_region = "grey"
-[time]
-t_end = "{t_end}"
-dt = "12 h"
-output_every = "12 h"
-[tumor]
-proliferation_rate = "0.3 1/day"
-motility = "0.13 mm^2/day"
-initial = {{ kind = "gaussian", center = ["3 mm", "2 mm", "2 mm"], radius = "1.5 mm" }}
-[ligand]
-diffusivity = "6e-7 cm^2/s"
-decay_rate = "1e-4 1/s"
-tumor_secretion = "1 nM/h"
-[receptor]
-receptors_per_cell = 5e4
-[output]
-picture = false
-format = "xdmf"  # the XDMF writer (VTKHDF: tests/physics/test_readable_output.py)
-"""
-
 
 def write_case(directory: Path, comm, *, nx: int = 6, t_end: str = "2 day") -> Path:
     path = directory / "case.in.toml"
     if comm is None or comm.rank == 0:
-        path.write_text(CASE.format(nx=nx, t_end=t_end))
+        # the XDMF writer (VTKHDF: tests/physics/test_readable_output.py)
+        path.write_text(
+            box_toml("fault_box", nx=nx, t_end=t_end, white=False, output='format = "xdmf"\n')
+        )
     if comm is not None:
         comm.barrier()
     return path

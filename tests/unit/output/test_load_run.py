@@ -11,36 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import box_toml
 
 import tumorpde
 from tumorpde.output.load import RunReadError, field_units, qoi_units
 
-CASE = """
-name = "load_box"
-[mesh]
-kind = "box"
-size = ["6 mm", "4 mm", "4 mm"]
-cells = [6, 4, 4]
-default_region = "grey"
-regions = [{{ name = "white", min = [3, 0, 0], max = [6, 4, 4] }}]
-[time]
-t_end = "{t_end}"
-dt = "12 h"
-output_every = "12 h"
-[tumor]
-proliferation_rate = "0.3 1/day"
-motility = "0.13 mm^2/day"
-initial = {{ kind = "gaussian", center = ["3 mm", "2 mm", "2 mm"], radius = "1.5 mm" }}
-[ligand]
-diffusivity = "6e-7 cm^2/s"
-decay_rate = "1e-4 1/s"
-tumor_secretion = "1 nM/h"
-[receptor]
-receptors_per_cell = 5e4
-[output]
-picture = false
-format = "{fmt}"
-"""
 FIELDS = ["tumor", "EGF", "EGFR", "EGFR_complex", "EGFR_occupancy"]
 
 
@@ -51,7 +26,7 @@ def _run(directory: Path, comm, fmt: str, *args: str, t_end: str = "2 day") -> P
 
     case = directory / f"{fmt}.toml"
     if comm.rank == 0:
-        case.write_text(CASE.format(fmt=fmt, t_end=t_end))
+        case.write_text(box_toml("load_box", t_end=t_end, output=f'format = "{fmt}"\n'))
     comm.barrier()
     out = directory / fmt
     assert main(["run", str(case), "-o", str(out), "--quiet", *args]) == 0
@@ -142,7 +117,7 @@ def test_a_resumed_run_concatenates_its_segments(shared_tmp, comm):
     out = _run(shared_tmp, comm, "vtkhdf", t_end="1 day")
     case = shared_tmp / "vtkhdf.toml"
     if comm.rank == 0:
-        case.write_text(CASE.format(fmt="vtkhdf", t_end="2 day"))
+        case.write_text(box_toml("load_box", output='format = "vtkhdf"\n'))
     comm.barrier()
     from tumorpde.cli import main
 
@@ -190,7 +165,7 @@ def test_a_write_error_stops_the_run_and_keeps_the_series(shared_tmp, comm, monk
     monkeypatch.setattr(h5py, "File", full)
     case = shared_tmp / "case.toml"
     if comm.rank == 0:
-        case.write_text(CASE.format(fmt="vtkhdf", t_end="2 day"))
+        case.write_text(box_toml("load_box", output='format = "vtkhdf"\n'))
     comm.barrier()
     with pytest.raises(OutputWriteError) as exc:
         tumorpde.run(case, shared_tmp / "vtkhdf", comm=comm, progress=False)

@@ -16,6 +16,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from helpers import box_toml
 
 pv = pytest.importorskip("pyvista")
 
@@ -225,33 +226,6 @@ def test_qoi_plot(tmp_path: Path) -> None:
         viz.plot_qoi(run, tmp_path / "q.png", columns=["nope"])
 
 
-CASE = """
-name = "viz_box"
-[mesh]
-kind = "box"
-size = ["6 mm", "4 mm", "4 mm"]
-cells = [6, 4, 4]
-default_region = "grey"
-regions = [{ name = "white", min = [3, 0, 0], max = [6, 4, 4] }]
-[time]
-t_end = "1 day"
-dt = "12 h"
-output_every = "12 h"
-[tumor]
-proliferation_rate = "0.3 1/day"
-motility = "0.13 mm^2/day"
-initial = { kind = "gaussian", center = ["3 mm", "2 mm", "2 mm"], radius = "1.5 mm" }
-[ligand]
-diffusivity = "6e-7 cm^2/s"
-decay_rate = "1e-4 1/s"
-tumor_secretion = "1 nM/h"
-[receptor]
-receptors_per_cell = 5e4
-[output]
-picture = false
-"""
-
-
 def test_cli_plot_and_animate_a_run(tmp_path: Path, capsys) -> None:
     pytest.importorskip("imageio")
     pytest.importorskip("h5py")
@@ -259,7 +233,7 @@ def test_cli_plot_and_animate_a_run(tmp_path: Path, capsys) -> None:
     from tumorpde.cli import main
 
     case = tmp_path / "case.toml"
-    case.write_text(CASE)
+    case.write_text(box_toml("viz_box", t_end="1 day"))
     out = tmp_path / "run"
     assert main(["run", str(case), "-o", str(out), "--quiet"]) == 0
     assert main(["plot", str(out), "-o", str(tmp_path / "p.png"), "--inset"]) == 0
