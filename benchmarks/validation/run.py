@@ -40,6 +40,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from bone import bone_rows  # noqa: E402
 from lesions import (  # noqa: E402
     RHO_MEDIAN_PER_DAY,
     RHO_SIGMA,
@@ -49,6 +50,7 @@ from lesions import (  # noqa: E402
     run_lesion,
     sample_lesions,
 )
+from microenvironment import microenvironment_rows  # noqa: E402
 
 #: HER2 oncogene-addiction death rate at complete loss of the HER2 signal (1/day), calibrated
 #: with ``--calibrate`` on the first-line lapatinib monotherapy response rate (Gomez 2008).
@@ -440,7 +442,9 @@ def main(argv: list[str] | None = None) -> int:
     rows, data = exposure_rows(comm, args.quick)
     krows, kodack = kodack_rows(comm, args.quick)
     prows, pops = population_rows(comm, lesions)
-    rows += krows + prows
+    brows, bone = bone_rows(comm, args.quick)
+    mrows, micro = microenvironment_rows(comm, args.quick)
+    rows += krows + prows + brows + mrows
     args.out.mkdir(parents=True, exist_ok=True)
     figs = figures(args.out, pops, kodack)
     meta = {
@@ -456,6 +460,8 @@ def main(argv: list[str] | None = None) -> int:
         "kodack": kodack,
         "lesions": lesions,
         "populations": pops,
+        "bone": bone,
+        "microenvironment": micro,
     }
     (args.out / "validation.json").write_text(json.dumps(doc, indent=2))
     (args.out / "report.md").write_text(markdown(rows, meta, figs))

@@ -32,6 +32,7 @@ from tumorpde.units import INTERNAL_UNITS, receptors_per_cell_to_nM, to_internal
 
 __all__ = [
     "DEFAULT_PETSC",
+    "FIELDSPLIT_PETSC",
     "MAX_BOX_CELLS",
     "MAX_TIME_STEPS",
     "BoneConfig",
@@ -266,6 +267,10 @@ class TimeConfig(_Strict):
     local-error estimate (the difference between the solution and a polynomial predictor through
     the last accepted steps, Milne's device) held below ``tolerance`` (relative, per species,
     lumped L2 norm); without it, ``dt`` is used throughout. Newton failures halve the step.
+    ``error_filter = "diagonal"`` (default) damps the estimate of stiff components by the
+    diagonal of the step's Newton matrix (Shampine's filtered error estimate in Jacobi form):
+    species that relax to their input within a step (small-molecule drugs tracking the plasma
+    level) no longer set the step; ``"none"`` uses the raw estimate.
     """
 
     t_end: Time = Field(gt=0)
@@ -277,6 +282,7 @@ class TimeConfig(_Strict):
     tolerance: float = Field(default=1e-3, gt=0, lt=1)
     dt_min: Time = Field(default=1e-6, gt=0)
     dt_max: Time | None = Field(default=None, gt=0)
+    error_filter: Literal["diagonal", "none"] = "diagonal"
 
     @model_validator(mode="after")
     def _dt(self) -> TimeConfig:
@@ -405,7 +411,10 @@ class TumorConfig(_Strict):
         "pathway has effects.proliferation > 0)",
     )
     carrying_capacity: CellDensity = Field(
-        default=1e5, description="cells/mm^3 at u = 1 (1e5/mm^3 = 1e8 cells/mL)"
+        default=1e5,
+        description="cells/mm^3 at u = 1 (1e5/mm^3 = 1e8 cells/mL: ~1e8 cells/cm^3 in epithelial "
+        "tumors, Del Monte 2009 Cell Cycle 8:505-506; reported range up to ~1e9; scales receptor "
+        "totals in nM, see README 'Carrying capacity')",
     )
     initial: Seed
     seeds: list[Seed] = Field(
@@ -519,8 +528,12 @@ class SignalConfig(_Strict):
 class EffectsConfig(_Strict):
     """How the pathway's signal acts on the tumor density."""
 
-    proliferation: Number = Field(default=0.0, ge=0, description="weight in the growth signal")
-    survival: Number = Field(default=0.0, ge=0, description="weight in the survival signal")
+    proliferation: Number = Field(
+        default=0.0, ge=0, le=1, description="weight w_p in the growth signal 1 - Π(1 - w_p S_p)"
+    )
+    survival: Number = Field(
+        default=0.0, ge=0, le=1, description="weight w_p in the survival signal 1 - Π(1 - w_p S_p)"
+    )
     motility: Number = Field(default=0.0, ge=0, description="D_u multiplier gain: 1 + m S")
     chemotaxis: Chemotaxis = 0.0
     chemotaxis_saturation: Concentration | None = Field(default=None, gt=0)
@@ -560,21 +573,70 @@ class OxygenConfig(_Strict):
     hypoxia_threshold: Annotated[float, _unit("pressure"), Field(gt=0)] = 5.0
     hypoxia_hill: Number = Field(default=3.0, ge=1, le=8)
     hypoxic_death_rate: Rate = 0.0
+    #: Necrosis (0: off, no necrotic field): anoxic cells die at necrosis_rate * h_n(O) into the
+    #: irreversible necrotic fraction n, h_n(O) = K_n^k/(K_n^k + O^k) (K_n =
+    #: necrosis_threshold), which occupies space (growth u(1 - u - n)).
+    necrosis_rate: Rate = 0.0
+    necrosis_threshold: Annotated[float, _unit("pressure"), Field(gt=0)] = 1.0
+    necrosis_clearance: Rate = 0.0
+
+
+class AngiogenesisConfig(_Strict):
+    """Dynamic relative vessel density m = S_v/S_v,host (``tumorpde.model.vessels``).
+
+    dm/dt = r_a A(V) (1 - u) m (1 - m/m_max) - k_r u (1 - sigma(V)) m + k_h (1 - u)(1 - m), with
+    sigma(V) = V^n/(K_V^n + V^n) of the free VEGF V of ``pathway`` and the angiogenic drive
+    A(V) = max(sigma(V) - sigma(V_0), 0) above its tumor-free level V_0 (the ligand's
+    ``initial``). Oxygen supply and drug exchange scale with m; lesion-vessel drug permeability
+    with (1 + a sigma(V))/(1 + a sigma(V_0)).
+    """
+
+    #: Pathway whose free ligand drives sprouting (None: no angiogenesis, regression only).
+    pathway: Name | None = "VEGFR2"
+    sprouting_rate: Rate = 0.2 / 24
+    max_density: Number = Field(default=3.0, gt=1, le=20)
+    vegf_half: Annotated[float, _unit("concentration"), Field(gt=0)] = 0.1
+    vegf_hill: Number = Field(default=2.0, ge=1, le=8)
+    regression_rate: Rate = 0.1 / 24
+    restoration_rate: Rate = 0.05 / 24
+    permeability_gain: Number = Field(default=4.0, ge=0)
+
+    @field_validator("pathway", mode="before")
+    @classmethod
+    def _none(cls, v: Any) -> Any:
+        return None if isinstance(v, str) and v.lower() == "none" else v
 
 
 class BoneConfig(_Strict):
-    """Bone vicious cycle: osteoclast activity OC and matrix TGF-beta release.
+    """Bone vicious cycle: TGF-beta -> PTHrP -> RANKL -> osteoclasts -> matrix resorption.
 
-    dOC/dt = basal + activation * S_p * u - decay * OC; the pathway's ligand gains the source
-    matrix_release * OC. ``basal``, ``activation`` and ``matrix_release`` are per region (zero
-    outside bone through the organ profile or ``[regions]``).
+    PTHrP P = u (pthrp_basal + (1 - pthrp_basal) S_p); RANKL induction
+    R = (1 + K) P / (K + P) with K = rankl_half; dOC/dt = basal + activation R - decay OC;
+    mineralized matrix dM/dt = -resorption_rate max(OC - basal/decay, 0) M (M starts at
+    matrix_fraction); the pathway's ligand gains matrix_tgf (turnover + resorption_rate
+    max(OC - basal/decay, 0)) M + matrix_release OC (see :mod:`tumorpde.model.bone`).
+    ``basal``, ``activation``, ``matrix_release``, ``turnover`` and ``matrix_fraction`` are per
+    region (through the organ profile or ``[regions]``).
     """
 
     pathway: Name = "TGFBR"
     basal: Rate = 0.0
     activation: Rate = 0.0
     decay: Rate = Field(default=0.02, gt=0)
+    #: Extra ligand release per unit OC, not tied to the matrix state (0 in the bone profile).
     matrix_release: ConcentrationRate = 0.0
+    #: Share of tumor PTHrP secretion that does not depend on the pathway's signal.
+    pthrp_basal: Fraction = 0.0
+    #: PTHrP level (units of a packed, fully signalling tumor) of half-maximal RANKL induction.
+    rankl_half: Number = Field(default=1.0, gt=0)
+    #: Net matrix resorption rate per unit of osteoclast activity above normal (1/h).
+    resorption_rate: Rate = 0.0
+    #: Normal (coupled, balanced) matrix remodelling rate; releases matrix TGF-beta only.
+    turnover: Rate = 0.0
+    #: Mineralized-matrix volume fraction at the start (per region).
+    matrix_fraction: Fraction = 0.0
+    #: Active ligand released per volume of resorbed mineralized matrix.
+    matrix_tgf: Concentration = 0.0
 
 
 class TherapyConfig(_Strict):
@@ -667,6 +729,27 @@ DEFAULT_PETSC: dict[str, str | int | float | bool] = {
 #: Preconditioners with sub-solvers that read ``sub_*`` options.
 _BLOCK_PCS = ("bjacobi", "asm", "gasm")
 
+#: ``[solver] preconditioner = "fieldsplit"``: one split per transported species (kind "pde" or
+#: "algebraic", named after it) with smoothed-aggregation AMG (GAMG), and one split ``local``
+#: with all pointwise (ODE) species, solved exactly (LU of the node-local blocks; the block is
+#: block-diagonal by node), applied as block Gauss-Seidel. ``fieldsplit_transport_*`` options
+#: apply to every transport split (:func:`tumorpde.fem.solver.solver_for`). Coupled bench,
+#: GMRES iterations per Newton step at 0.06M / 0.5M / 2.05M unknowns: 7.9 / 7.1 / 7.25 (2 ranks
+#: at 0.5M: 8.1) against 11.4 / 18.6 / 28.5 (28.2) with block-Jacobi/ILU(0), but more time per
+#: step on this machine (GAMG set-up at every Newton iteration): an opt-in, not the default
+#: (benchmarks/README.md).
+FIELDSPLIT_PETSC: dict[str, str | int | float | bool] = {
+    "pc_type": "fieldsplit",
+    "pc_fieldsplit_type": "multiplicative",
+    "fieldsplit_transport_ksp_type": "preonly",
+    "fieldsplit_transport_pc_type": "gamg",
+    "fieldsplit_transport_pc_gamg_aggressive_coarsening": 0,
+    "fieldsplit_transport_pc_gamg_reuse_interpolation": True,
+    "fieldsplit_local_ksp_type": "preonly",
+    "fieldsplit_local_pc_type": "bjacobi",
+    "fieldsplit_local_sub_pc_type": "lu",
+}
+
 
 class SolverConfig(_Strict):
     """Nonlinear solver: PETSc options (prefix ``tumorpde_``) merged over the defaults.
@@ -678,10 +761,25 @@ class SolverConfig(_Strict):
     default). Reaction and time-derivative blocks are always exact, and so is the residual, so
     the solution is the same to the Newton tolerance. HER2 brain case over 42 days: 2 flux
     assemblies instead of 178, at 176 instead of 159 Newton iterations (benchmarks/README.md).
+
+    ``preconditioner``: ``"default"`` (block-Jacobi/ILU(0) of :data:`DEFAULT_PETSC`) or
+    ``"fieldsplit"`` (:data:`FIELDSPLIT_PETSC`: AMG per transported species, exact node-local
+    solve of the pointwise species; ``petsc`` options still apply on top, except ``pc_type``).
     """
 
     petsc: dict[str, str | int | float | bool] = {}
     flux_jacobian: Literal["iteration", "step", "auto"] = "auto"
+    preconditioner: Literal["default", "fieldsplit"] = "default"
+
+    @model_validator(mode="after")
+    def _preconditioner(self) -> SolverConfig:
+        pc = self.petsc.get("pc_type")
+        if self.preconditioner == "fieldsplit" and pc is not None and str(pc) != "fieldsplit":
+            raise ValueError(
+                f"preconditioner = 'fieldsplit' sets petsc.pc_type; remove petsc.pc_type "
+                f"= {pc!r} or use preconditioner = 'default'"
+            )
+        return self
 
     @field_validator("petsc")
     @classmethod
@@ -700,7 +798,8 @@ class SolverConfig(_Strict):
         case chooses a preconditioner without sub-solvers (``pc_type = "lu"``): PETSc would
         never read them, and unused options are errors (:mod:`tumorpde.fem.solver`).
         """
-        out = {**DEFAULT_PETSC, **self.petsc}
+        preset = FIELDSPLIT_PETSC if self.preconditioner == "fieldsplit" else {}
+        out = {**DEFAULT_PETSC, **preset, **self.petsc}
         if str(out.get("pc_type")) not in _BLOCK_PCS:
             for key in DEFAULT_PETSC:
                 if key.startswith("sub_") and key not in self.petsc:
@@ -756,6 +855,7 @@ class CaseConfig(_Strict):
     initial: InitialFields = InitialFields()
     pathways: dict[Name, PathwayConfig] = {}
     oxygen: OxygenConfig | None = None
+    angiogenesis: AngiogenesisConfig | None = None
     bone: BoneConfig | None = None
     vessels: VesselConfig = VesselConfig()
     therapy: TherapyConfig | None = None
@@ -834,6 +934,7 @@ class CaseConfig(_Strict):
                     "no [oxygen] table",
                 )
             )
+        problems += self._angiogenesis_problems()
         for where, seed in self.tumor.seed_list():
             if not isinstance(seed, GaussianSeed) or not isinstance(self.mesh, BoxMesh):
                 continue
@@ -849,6 +950,24 @@ class CaseConfig(_Strict):
                     )
                 )
         return problems
+
+    def _angiogenesis_problems(self) -> list[tuple[str, str]]:
+        """[angiogenesis]: its pathway must be active and have a ligand (VEGF)."""
+        a = self.angiogenesis
+        if a is None or a.pathway is None:
+            return []
+        pw = self.pathways.get(a.pathway)
+        if pw is None or pw.ligand is None:
+            active = ", ".join(p for p, w in self.pathways.items() if w.ligand) or "none"
+            return [
+                (
+                    "angiogenesis.pathway",
+                    f"{a.pathway!r} must name an active pathway with a ligand (VEGF) that "
+                    f"drives sprouting (active with a ligand: {active}); add "
+                    f'[pathways.{a.pathway}] or set pathway = "none" for regression only',
+                )
+            ]
+        return []
 
     def _therapy_problems(self, therapy: TherapyConfig) -> list[tuple[str, str]]:
         problems: list[tuple[str, str]] = []
@@ -888,6 +1007,18 @@ class CaseConfig(_Strict):
                     )
             if spec.mechanism in ("receptor_antibody", "ligand_trap") and len(spec.targets) != 1:
                 problems.append((where, f"a {spec.mechanism} has one target"))
+            behind_bbb = self.vessels.barrier == "brain" or any(
+                v.get("vessels.barrier") == "brain" for v in self.regions.values()
+            )
+            if behind_bbb and spec.permeability.btb is None:
+                problems.append(
+                    (
+                        f"{where}.drug",
+                        f"{spec.name}: its drug file gives no blood-tumor-barrier permeability "
+                        "(permeability.btb), which a lesion behind vessels.barrier = 'brain' "
+                        "needs; add btb (and btb_spread, btb_efflux_ratio) to the drug file",
+                    )
+                )
             n = t.regimen.dose_count(self.time.t_end)
             if n > MAX_DOSES:
                 problems.append(
@@ -977,6 +1108,8 @@ def region_keys(cfg_raw: Mapping[str, Any]) -> dict[str, str]:
         keys["bone.basal"] = "rate"
         keys["bone.activation"] = "rate"
         keys["bone.matrix_release"] = "concentration_rate"
+        keys["bone.turnover"] = "rate"
+        keys["bone.matrix_fraction"] = "dimensionless"
     return keys
 
 

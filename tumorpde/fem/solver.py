@@ -7,6 +7,7 @@ The PETSc options come from the case (``[solver.petsc]``) merged over
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -25,16 +26,22 @@ if TYPE_CHECKING:
     from tumorpde.fem.forms import Forms
     from tumorpde.fem.pointwise import PointwiseAssembler
     from tumorpde.fem.state import State
+    from tumorpde.model.species import Species
 
 __all__ = [
     "NewtonResult",
     "NewtonSolver",
     "SolverOptionsError",
     "converged_reason_name",
+    "restrict_to_inactive",
     "solver_for",
+    "species_splits",
+    "transport_options",
 ]
 
 PREFIX = "tumorpde_"
+#: PETSc's ``SNES_CONVERGED_SNORM_RELATIVE``: the Newton step fell below ``snes_stol * |x|``.
+SNORM_RELATIVE = 4
 
 
 class SolverOptionsError(ValueError):
@@ -71,6 +78,31 @@ def _unused_options(snes: PETSc.SNES, prefix: str, keys: list[str]) -> list[str]
     if comm.size > 1:
         unused = sorted(set().union(*comm.allgather(unused)))
     return unused
+
+
+def _check_types(options: dict[str, Any]) -> None:
+    """Raise :class:`SolverOptionsError` for a KSP or PC type this PETSc build lacks.
+
+    Covers the types that PETSc would only look up when the preconditioner is first set up
+    (``sub_pc_type``, ``fieldsplit_<split>_pc_type``, ...), so the error comes before any step.
+    """
+    from petsc4py import PETSc
+
+    for key, value in options.items():
+        kind = "pc" if key.endswith("pc_type") else "ksp" if key.endswith("ksp_type") else None
+        if kind is None:
+            continue
+        obj = PETSc.PC() if kind == "pc" else PETSc.KSP()
+        obj.create(PETSc.COMM_SELF)
+        try:
+            obj.setType(str(value))
+        except PETSc.Error:
+            raise SolverOptionsError(
+                f"solver.petsc.{key}: this PETSc build has no {kind.upper()} type {value!r} "
+                "(e.g. hypre is not in the wheel; gamg is the algebraic multigrid)"
+            ) from None
+        finally:
+            obj.destroy()
 
 
 def _unused_message(prefix: str, unused: list[str], when: str) -> str:
@@ -135,11 +167,19 @@ class NewtonSolver:
             value)`` with the value a Constant read at every residual evaluation. Their
             residual rows become ``w - value`` and their Jacobian rows unit rows (columns are
             kept: Newton needs no symmetry). Needs ``parts`` and ``integrands``.
+        splits: For ``pc_type = "fieldsplit"``: split name -> indices of the unknowns in it
+            (each unknown in exactly one split), set as PETSc index sets on the
+            preconditioner (DOLFINx sets none for ``kind="mpi"``). The sub-solvers read
+            ``fieldsplit_<name>_*`` options. Under the active-set VI Newton
+            (``vinewtonrsls``) the splits come from the SNES DM's field decomposition,
+            restricted to the inactive set (see :meth:`_set_splits`).
     """
 
     problem: NonlinearProblem
     snes: PETSc.SNES
     bounds: tuple[PETSc.Vec, PETSc.Vec] | None
+    #: the field-split index sets (``splits``), kept alive with the solver
+    _split_sets: list[PETSc.IS]
     #: the split assembly's forms, index sets and assemblers, kept alive with the solver
     _split: (
         tuple[
@@ -166,6 +206,7 @@ class NewtonSolver:
         static: list[fem.Constant | fem.Function] | None = None,
         flux_jacobian: str = "iteration",
         fixed: list[tuple[int, np.ndarray, fem.Constant]] | None = None,
+        splits: dict[str, list[int]] | None = None,
     ) -> None:
         from petsc4py import PETSc
 
@@ -174,9 +215,15 @@ class NewtonSolver:
         if fixed and (parts is None or integrands is None):
             raise ValueError("fixed (Dirichlet) nodes need the split assembly (parts, integrands)")
         self.fixed = list(fixed or [])
+        self._split_sets = []
+        self._split_holder: list[PETSc.SNES] = []
+        #: field splits: how often the DM's field decomposition was asked for the splits (once
+        #: per change of the VI's active set)
+        self.split_stats = {"decompositions": 0}
         self._unknowns = list(unknowns)
 
         self.prefix = prefix
+        _check_types(petsc_options)
         db = PETSc.Options()
         _own_options(db, prefix, petsc_options)
         try:
@@ -200,6 +247,8 @@ class NewtonSolver:
                 f"{ierr}, see its message above (e.g. hypre is not in this PETSc build)"
             ) from None
         self.snes = self.problem.solver
+        # residual norms of each solve (reset at every solve): checks step-length stops
+        self.snes.setConvergenceHistory(length=1000, reset=True)
         self._options_record = _OWNED_OPTIONS.get(prefix)
         # unknown options: PETSc has read every eager option by now (setFromOptions); the
         # lazily read ones (LAZY_OPTION_PREFIXES) are checked after the first solve
@@ -208,12 +257,17 @@ class NewtonSolver:
         ]
         eager = [k for k in petsc_options if not k.startswith(LAZY_OPTION_PREFIXES)]
         unused = _unused_options(self.snes, prefix, eager)
-        if unused:
+        try:
+            if unused:
+                raise SolverOptionsError(_unused_message(prefix, unused, "at set-up"))
+            if splits is not None:
+                self._set_splits(splits, unknowns)
+        except (SolverOptionsError, ValueError):
             _release_options(db, prefix)
             self.snes.destroy()
-            for obj in (self.problem.A, self.problem.b, self.problem.x):
+            for obj in (self.problem.A, self.problem.b, self.problem.x, *self._split_sets):
                 obj.destroy()
-            raise SolverOptionsError(_unused_message(prefix, unused, "at set-up"))
+            raise
         # timings of the split assembly; the SNES callbacks hold this dict, never ``self`` (a
         # cycle through a PETSc object is invisible to Python's GC and would leak the solver,
         # its vectors and their MPI communicators)
@@ -247,6 +301,73 @@ class NewtonSolver:
             ub.set(PETSc.INFINITY)
             self.snes.setVariableBounds(lb, ub)
             self.bounds = (lb, ub)
+
+    def _set_splits(self, splits: dict[str, list[int]], unknowns: list[fem.Function]) -> None:
+        """Give the field-split preconditioner one index set per split (global numbering).
+
+        With ``kind="mpi"`` the blocked vector holds, on each rank, the owned dofs of unknown 0,
+        then those of unknown 1, ..., after all lower ranks' owned dofs: each split is a union
+        of contiguous ranges.
+
+        The active-set VI Newton (``vinewtonrsls``) resets the KSP whenever its active set
+        changes, which drops index sets set on the preconditioner. The splits are therefore
+        also given as the field decomposition of the SNES's DM (a DMShell), which the field-
+        split preconditioner asks when it has none: restricted to the VI's inactive set,
+        renumbered in the reduced space it solves in.
+        """
+        from petsc4py import PETSc
+
+        pc = self.snes.getKSP().getPC()
+        if pc.getType() != "fieldsplit":
+            raise SolverOptionsError(
+                f"solver: index sets for the splits {sorted(splits)} need pc_type = "
+                f"'fieldsplit', not {pc.getType()!r}"
+            )
+        members = sorted(i for fields in splits.values() for i in fields)
+        if members != list(range(len(unknowns))):
+            raise ValueError(f"splits {splits} must hold every unknown exactly once")
+        sizes = [
+            f.function_space.dofmap.index_map.size_local * f.function_space.dofmap.bs
+            for f in unknowns
+        ]
+        offsets = np.concatenate([[0], np.cumsum(sizes)])
+        rstart = self.problem.x.getOwnershipRange()[0]
+        comm = self.snes.getComm()
+        for name, fields in splits.items():
+            idx = np.concatenate(
+                [rstart + offsets[i] + np.arange(sizes[i]) for i in sorted(fields)]
+            ).astype(PETSc.IntType)
+            # petsc4py's stub types the indices as Sequence[int]; it takes integer arrays
+            iset = PETSc.IS().createGeneral(idx, comm=comm)  # type: ignore[arg-type]
+            pc.setFieldSplitIS((name, iset))
+            self._split_sets.append(iset)
+        names = list(splits)
+        owned = [iset.getIndices() for iset in self._split_sets]
+        # the callback reaches the SNES through this list, emptied by destroy(): a reference
+        # cycle through PETSc objects would be invisible to Python's GC
+        holder: list[PETSc.SNES] = [self.snes]
+        self._split_holder = holder
+        stats = self.split_stats
+
+        def decomposition(_dm: PETSc.DM) -> tuple[list[str], list[PETSc.IS], None]:
+            stats["decompositions"] += 1
+            inactive = holder[0].getVIInactiveSet() if holder else None
+            if inactive is None or not inactive.handle:
+                sets = [PETSc.IS().createGeneral(ix, comm=comm) for ix in owned]  # type: ignore[arg-type]
+                return names, sets, None
+            keep = inactive.getIndices()
+            mpi = comm.tompi4py()
+            start = int(mpi.exscan(int(keep.size)) or 0) if mpi.size > 1 else 0
+            sets = [
+                PETSc.IS().createGeneral(reduced, comm=comm)  # type: ignore[arg-type]
+                for reduced in restrict_to_inactive(owned, keep, start)
+            ]
+            return names, sets, None
+
+        dm = self.snes.getDM()
+        if isinstance(dm, PETSc.DMShell):
+            dm.setCreateFieldDecomposition(decomposition)
+            pc.setDM(dm)
 
     def _split_assembly(
         self,
@@ -530,6 +651,18 @@ class NewtonSolver:
                     offset -= fz["work"].array_r[:n]
             fz["offset"][i] = offset
 
+    def _residual_reduced(self) -> bool:
+        """True if the last solve reduced the residual norm to 1e-3 of its start (or atol).
+
+        The residual norms come from the SNES convergence history (the same on every rank).
+        """
+        norms, _its = self.snes.getConvergenceHistory()
+        if len(norms) == 0:
+            return True
+        f0, f = float(norms[0]), float(norms[-1])
+        atol = float(self.snes.getTolerances()[1])
+        return bool(np.isfinite(f)) and (f <= 1e-3 * f0 or f <= 1e3 * atol)
+
     def solve(self) -> NewtonResult:
         """Run Newton from the current values of the unknowns.
 
@@ -558,10 +691,17 @@ class NewtonSolver:
                 )
         # petsc4py's stub returns the SNES.ConvergedReason class; the value is its int code
         reason = int(cast("int", self.snes.getConvergedReason()))
+        name = converged_reason_name(reason)
+        if reason == SNORM_RELATIVE and not self._residual_reduced():
+            # PETSc tests the step length (snes_stol) before the divergence tolerance: a Newton
+            # run that blew up (|x| ~ 1e29, |F| 1e6x its start) stops as "converged" because
+            # its last step is small *relative to |x|*. Such a stop is a failure (the step is
+            # retried at half the size), never an accepted state.
+            reason, name = -9, "DIVERGED_DTOL (step-length stop without residual reduction)"
         result = NewtonResult(
             converged=reason > 0,
             reason=reason,
-            reason_name=converged_reason_name(reason),
+            reason_name=name,
             newton_iterations=int(self.snes.getIterationNumber()),
             linear_iterations=int(self.snes.getLinearSolveIterations()),
         )
@@ -626,6 +766,10 @@ class NewtonSolver:
         self.problem.A.destroy()
         self.problem.b.destroy()
         self.problem.x.destroy()
+        for iset in self._split_sets:
+            iset.destroy()
+        self._split_sets = []
+        self._split_holder.clear()
         self._split = None
 
 
@@ -693,6 +837,10 @@ def solver_for(
         flux_jacobian: When the unknown-dependent flux blocks are reassembled (see
             :class:`NewtonSolver`).
     """
+    splits = None
+    if str(petsc_options.get("pc_type", "")) == "fieldsplit":
+        splits = species_splits(state.species)
+        petsc_options = transport_options(petsc_options, splits)
     return NewtonSolver(
         forms.residuals,
         state.unknowns(),
@@ -704,4 +852,83 @@ def solver_for(
         static=forms.static,
         flux_jacobian=flux_jacobian,
         fixed=[(f.index, f.dofs, f.value) for f in forms.fixed],
+        splits=splits,
     )
+
+
+def restrict_to_inactive(
+    sets: Sequence[np.ndarray], inactive: np.ndarray, start: int
+) -> list[np.ndarray]:
+    """Index sets of the full space renumbered in the VI's reduced (inactive-set) space.
+
+    The reduced space numbers this rank's inactive entries ``start, start + 1, ...`` in the
+    order of ``inactive`` (sorted global indices, owned); entries of ``sets`` that are active
+    drop out.
+
+    Args:
+        sets: Per split, this rank's owned global indices (sorted).
+        inactive: This rank's inactive global indices (sorted).
+        start: This rank's first index in the reduced space (inactive entries on lower ranks).
+
+    Returns:
+        Per split, the reduced indices (PETSc's integer type).
+    """
+    from petsc4py import PETSc
+
+    out = []
+    for ix in sets:
+        if inactive.size == 0:  # every entry of this rank active
+            out.append(np.zeros(0, dtype=PETSc.IntType))
+            continue
+        pos = np.searchsorted(inactive, ix)
+        hit = (pos < inactive.size) & (inactive[np.minimum(pos, inactive.size - 1)] == ix)
+        out.append((start + pos[hit]).astype(PETSc.IntType))
+    return out
+
+
+#: The split of the pointwise (ODE) species in :func:`species_splits`.
+SPLIT_LOCAL = "local"
+#: Options ``fieldsplit_transport_*`` apply to every transport split (:func:`transport_options`).
+SPLIT_TRANSPORT = "transport"
+
+
+def species_splits(species: Sequence[Species]) -> dict[str, list[int]]:
+    """Field splits of the coupled step: one per transported species, then ``local``.
+
+    A transported species (kind ``pde`` or ``algebraic``) couples neighbouring nodes
+    (diffusion, chemotaxis): its split, named after it, is where multigrid pays. The pointwise
+    (``ode``) species couple only the species at one node, so their joint block is
+    block-diagonal by node and an LU of it is exact and cheap: they form one split ``local``
+    (left out when there is none).
+
+    Args:
+        species: The unknowns' species, in unknown order.
+
+    Returns:
+        Split name -> unknown indices, transport splits first.
+    """
+    splits = {s.name: [i] for i, s in enumerate(species) if s.kind != "ode"}
+    local = [i for i, s in enumerate(species) if s.kind == "ode"]
+    if SPLIT_LOCAL in splits or SPLIT_TRANSPORT in splits:
+        raise ValueError(f"species names {SPLIT_LOCAL!r} and {SPLIT_TRANSPORT!r} are reserved")
+    if local:
+        splits[SPLIT_LOCAL] = local
+    return splits
+
+
+def transport_options(options: dict[str, Any], splits: dict[str, list[int]]) -> dict[str, Any]:
+    """Copy each ``fieldsplit_transport_<opt>`` to ``fieldsplit_<name>_<opt>`` per transport split.
+
+    An option given for one split by name wins over the copied one. Without pointwise species
+    (no ``local`` split) the ``fieldsplit_local_*`` options are dropped: PETSc would never read
+    them, and unused options are errors.
+    """
+    head = f"fieldsplit_{SPLIT_TRANSPORT}_"
+    drop = (head,) if SPLIT_LOCAL in splits else (head, f"fieldsplit_{SPLIT_LOCAL}_")
+    out = {k: v for k, v in options.items() if not k.startswith(drop)}
+    names = [name for name in splits if name != SPLIT_LOCAL]
+    for key, value in options.items():
+        if key.startswith(head):
+            for name in names:
+                out.setdefault(f"fieldsplit_{name}_{key[len(head) :]}", value)
+    return out

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -167,6 +168,18 @@ PVelocity = Annotated[float, _param("velocity"), Field(ge=0)]
 PSecondOrder = Annotated[float, _param("second_order_rate"), Field(gt=0)]
 PConcentration = Annotated[float, _param("concentration"), Field(gt=0)]
 PPositive = Annotated[float, _param("dimensionless"), Field(gt=0)]
+
+
+def _hill_at_least_one(v: float) -> float:
+    if v < 1:
+        raise ValueError(
+            f"a Hill exponent must be >= 1 (got {v:g}): below 1 the response x^h has an "
+            "infinite slope at zero drug or occupancy, where every run starts, and Newton fails"
+        )
+    return v
+
+
+PHill = Annotated[float, _param("dimensionless"), AfterValidator(_hill_at_least_one)]
 PRatio = Annotated[float, _param("dimensionless"), Field(ge=1)]
 PSpread = Annotated[float, _param("dimensionless"), Field(ge=0, le=5)]
 PVolume = Annotated[float, _param("volume"), Field(gt=0)]
@@ -197,9 +210,13 @@ class Permeability(_Strict):
     ``tumor`` is the permeability of peripheral tumor vessels (no efflux).
 
     The blood–tumor barrier (vessels of a lesion in brain) is its own class: the median lesion
-    has permeability ``btb`` (default: ``tumor``) and efflux ratio ``btb_efflux_ratio``
-    (default 1); lesions differ log-normally, lesion ``z`` (a standard-normal draw per lesion)
-    having ``btb exp(btb_spread z)`` and ``max(1, btb_efflux_ratio exp(-btb_efflux_spread z))``.
+    has permeability ``btb`` and efflux ratio ``btb_efflux_ratio`` (default 1); lesions differ
+    log-normally, lesion ``z`` (a standard-normal draw per lesion) having
+    ``btb exp(btb_spread z)`` and ``max(1, btb_efflux_ratio exp(-btb_efflux_spread z))``.
+    ``btb`` is optional in a drug file, but a case whose ``vessels.barrier`` is ``brain``
+    anywhere rejects a drug without it (a configuration error naming the drug), since no
+    default is defensible: brain lesions range from intact-BBB to peripheral permeability
+    (Lockman et al. 2010). Every shipped drug gives it.
     """
 
     normal: PVelocity
@@ -213,7 +230,11 @@ class Permeability(_Strict):
     btb_efflux_spread: PSpread = 0.0
 
     def lesion_btb(self, z: float) -> tuple[float, float]:
-        """Blood–tumor-barrier permeability (mm/h) and efflux ratio of a lesion of z-score z."""
+        """Blood–tumor-barrier permeability (mm/h) and efflux ratio of a lesion of z-score z.
+
+        Without ``btb`` (a drug only for cases without brain vessels) the peripheral ``tumor``
+        value stands in; it is never used there, and brain cases require ``btb``.
+        """
         import math
 
         p = (self.tumor if self.btb is None else self.btb) * math.exp(self.btb_spread * z)
@@ -250,7 +271,7 @@ class TargetPotency(_Strict):
     """Signal block on one pathway: ``I = imax A^h / (ic50^h + A^h)``, A = free drug (nM)."""
 
     ic50: PConcentration
-    hill: PPositive
+    hill: PHill
     imax: PFraction
 
     def inhibition(self, free_nM: Any) -> Any:
@@ -270,11 +291,12 @@ class Response(_Strict):
     the tissue's effector-cell factor e; and the block of the bound receptors' signal:
     a bound receptor keeps the fraction ``1 - signal_block (1 - bypass)`` of its signal, where
     ``bypass`` is the ligand-driven (HER3/neuregulin) share the antibody does not block.
+    ``kill_max = 0`` means no ADCC (the drug then adds no kill term); ``hill`` must be >= 1.
     """
 
     kill_max: PRate
     half_occupancy: PPositiveFraction
-    hill: PPositive
+    hill: PHill
     signal_block: PFraction = 1.0
 
 
@@ -704,7 +726,9 @@ class Treatment(_Strict):
             load_drug(d["drug"])
         except DrugError as exc:
             # an unknown name or a missing/broken drug file: say so, not "regimen fields missing"
-            detail = "; ".join(msg for _, msg in exc.problems)
+            detail = "; ".join(
+                msg if field == "(file)" else f"{field}: {msg}" for field, msg in exc.problems
+            )
             raise ValueError(f"drug {d['drug']!r}: {detail}") from None
         reg = d.pop("regimen", None)
         inline = {k: d.pop(k) for k in list(d) if k in _REGIMEN_FIELDS}

@@ -41,6 +41,7 @@ from tumorpde.model.oxygen import Oxygen
 from tumorpde.model.pathway import Pathway
 from tumorpde.model.species import DRUG_EFFECT, FieldNames, Species
 from tumorpde.model.tumor import Tumor
+from tumorpde.model.vessels import Vessels
 
 if TYPE_CHECKING:
     from ufl.core.expr import Expr
@@ -221,7 +222,10 @@ def build_model(
     components += pathways
     drivers = [(p.name, p.pw.effects.emt_reversion) for p in pathways if p.drives_emt]
     if drivers:
-        components.append(EMT(drivers))
+        gain = max((p.pw.effects.emt_motility for p in pathways if p.signal), default=0.0)
+        components.append(EMT(drivers, motility=gain))
+    if cfg.angiogenesis is not None:
+        components.append(Vessels(cfg))
     if cfg.oxygen is not None:
         components.append(Oxygen(cfg))
     if cfg.bone is not None:

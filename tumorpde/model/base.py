@@ -145,9 +145,17 @@ class Modifiers:
         growth_inhibition: Fractions E that multiply proliferation by (1 - E) (drugs).
         death: Extra death rates (1/h) that are not drug kill (hypoxia).
         kill: Drug kill rates (1/h).
+        vessels: Relative vessel density m = S_v/S_v,host (dynamic vessels), or None (m = 1);
+            oxygen supply and drug exchange scale with it.
+        permeability: Factor on the lesion vessels' drug permeability (VEGF-raised), or None.
+        crowding: Volume fractions occupied by non-tumor states (necrosis) that logistic
+            growth sees: u (1 - u - sum of c).
     """
 
     hypoxia: Expr | None = None
+    vessels: Expr | None = None
+    permeability: Expr | None = None
+    crowding: list[Expr] = field(default_factory=list)
     kinase: dict[str, list[tuple[Expr, float]]] = field(default_factory=dict)
     receptor_loss: dict[str, list[Expr]] = field(default_factory=dict)
     extra_receptor: dict[str, list[Expr]] = field(default_factory=dict)
@@ -191,7 +199,8 @@ class Context:
         balance: Per ligand, named integrands of its global balance (``production`` is the
             source, every other entry a sink; the fem layer adds ``storage``).
         rates: Per-cell rates of the tumor (``proliferation``, ``death``, ``kill``,
-            ``net_growth``), for derived fields.
+            ``net_growth``, ``birth``: the per-cell birth rate g that dilutes per-cell
+            states), for derived fields and other components.
         boundary_flux: Per species and boundary name, the outward normal flux
             :math:`q\cdot n` imposed there (Robin exchange, prescribed flux); the fem layer
             adds :math:`\int_\Gamma (q\cdot n)\,v\,ds` to the species' residual. Boundaries
@@ -329,10 +338,21 @@ def global_value(cfg: CaseConfig, key: str) -> float:
     return float(obj)
 
 
-def weighted_mean(pairs: Sequence[tuple[float, Expr]]) -> Expr | None:
-    r""":math:`\sum_i w_i S_i / \sum_i w_i` of ``(w_i, S_i)`` pairs (None if empty)."""
+def saturating_union(pairs: Sequence[tuple[float, Expr]]) -> Expr | None:
+    r"""Saturating union :math:`1 - \prod_p (1 - w_p S_p)` of ``(w_p, S_p)`` pairs (None if empty).
+
+    Bliss independence (probabilistic OR; Bliss 1939, Ann. Appl. Biol. 26:585-615) of pathway
+    inputs converging on shared downstream nodes (MAPK, PI3K/AKT; Lowery & Yu 2012, Cancer
+    Metastasis Rev. 31:479-491); the union form is a modeling choice. With weights
+    :math:`w_p \in [0, 1]` and signals in [0, 1] it lies in [0, 1], never decreases when a
+    pathway is added or its signal rises, and one strong (bypass) pathway alone can drive it to
+    :math:`w_p` however low the others are. One pathway with :math:`w = 1` gives its signal.
+    """
     if not pairs:
         return None
-    terms = [w * s for w, s in pairs]
-    total = sum(w for w, _ in pairs)
-    return sum(terms[1:], terms[0]) / total
+    rest: Expr | None = None
+    for w, s in pairs:
+        factor = 1 - w * s
+        rest = factor if rest is None else rest * factor
+    assert rest is not None
+    return 1 - rest

@@ -25,7 +25,10 @@ For drug j (catalog :mod:`tumorpde.library.drugs`, plasma curve :mod:`tumorpde.l
   interstitial fluid cleared per tissue volume (brain ISF bulk flow to CSF, lymph elsewhere):
   without binding the steady interstitial-to-plasma ratio is :math:`PS/(PS + Q_{isf})`.
 - receptor antibodies (cetuximab, panitumumab, trastuzumab): bound receptor :math:`B` per cell,
-  :math:`J = k_{on} a R - k_{off} B`, :math:`\dot B = J - k_{int} B`; the target's free
+  :math:`J = k_{on} a R - k_{off} B`, :math:`\dot B = J - k_{int} B - g B` (g: the tumor's
+  per-cell birth rate; dividing cells share their bound drug, so the tissue amount uB grows
+  only by binding: :math:`\partial_t(uB) = uJ - k_{int}uB - \delta uB` without cell motion,
+  and free + bound drug :math:`A + uB` is conserved by binding); the target's free
   receptor loses J (modifier), the tissue drug loses u J; B counts in the target's occupancy
   total (ligand pathways) or keeps the signal fraction :math:`1 - \beta (1 - b)` of a free
   receptor (ligand-less HER2: antibody block :math:`\beta`, ``response.signal_block``, of the
@@ -34,7 +37,11 @@ For drug j (catalog :mod:`tumorpde.library.drugs`, plasma curve :mod:`tumorpde.l
   :math:`e\,k_{max} occ^h/(O_{50}^h + occ^h)` scaled by the tissue's effector-cell factor e
   (``therapy.effector_factor``; 0 in brain parenchyma by default);
 - ligand traps (bevacizumab): complex :math:`B_L`, :math:`J = k_{on} a L - k_{off} B_L`, cleared
-  at :math:`k_{cl}`; the ligand and the drug lose J;
+  at :math:`k_{cl}` and, like free IgG, back to plasma and with the interstitial fluid at
+  :math:`((1-w) P_c S_v r_c + w P_t S_v r_t + Q_{isf}) B_L/\phi`; the ligand and the drug lose J;
+- dynamic vessels (``[angiogenesis]``, :mod:`tumorpde.model.vessels`): both exchange terms are
+  multiplied by the relative vessel density m, the lesion term also by the VEGF permeability
+  factor, so anti-VEGF therapy changes the delivery of every drug;
 - kinase inhibitors (lapatinib, crizotinib, galunisertib): no binding species; each target
   receives the competitive term :math:`x_j = (a_j/IC_{50,j})^{h}` (modifier, free drug a),
   which the target pathway combines Loewe-additively with the other inhibitors on it.
@@ -235,7 +242,9 @@ class Drug(Component):
             if self.target_ligand is None:  # ligand-less target: partial block of its signal
                 kept = self.kept_signal * B
                 mod.signaling_receptor.setdefault(p, []).append(kept)
-            if spec.response is not None:
+            # kill_max = 0 (no ADCC): no kill term, since UFL folds 0 * hill(...) into a
+            # mesh-less Zero that cannot be interpolated into the kill-rate output field
+            if spec.response is not None and spec.response.kill_max > 0:
                 r = spec.response
                 occ = self.occupancy(ctx)
                 mod.kill.append(
@@ -255,7 +264,14 @@ class Drug(Component):
         cp = spec.plasma_unbound_fraction * ctx.const(self._plasma_key)
         a_phi = A / spec.available_volume_fraction
         w = self.lesion_weight(u)
-        exchange = (1 - w) * (e["PS"] * cp - e["PSr"] * a_phi) + w * (
+        # dynamic vessels ([angiogenesis]): both vessel classes scale with the relative density
+        # m, the lesion's permeability with the VEGF factor (tumorpde.model.vessels)
+        host, lesion = 1 - w, w
+        if ctx.mod.permeability is not None:
+            lesion = lesion * ctx.mod.permeability
+        if ctx.mod.vessels is not None:
+            host, lesion = host * ctx.mod.vessels, lesion * ctx.mod.vessels
+        exchange = host * (e["PS"] * cp - e["PSr"] * a_phi) + lesion * (
             e["PtS"] * cp - e["PtSr"] * a_phi
         )
         ctx.flux[N.drug(self.name)] = laws.diffusive_flux(A, spec.diffusivity)
@@ -266,7 +282,8 @@ class Drug(Component):
             J = self._binding(ctx, ctx.f(N.receptor(self.target)), B)
             k_int = spec.binding.internalization or 0.0
             ctx.add(N.drug(self.name), -u * J)
-            ctx.add(N.drug_bound(self.name), J - k_int * B)
+            # per-cell B is diluted by proliferation (- g B): daughters share the bound drug
+            ctx.add(N.drug_bound(self.name), J - k_int * B - ctx.rates["birth"] * B)
         elif self.mechanism == "ligand_trap":
             assert self.target_ligand is not None
             L = ctx.f(self.target_ligand)
@@ -274,7 +291,11 @@ class Drug(Component):
             J = self._binding(ctx, L, Bl)
             ctx.add(N.drug(self.name), -J)
             ctx.add(self.target_ligand, -J)
-            ctx.add(N.drug_complex(self.name), J - spec.tissue_clearance * Bl)
+            # the IgG-ligand complex leaves the tissue as free IgG does: back to plasma across
+            # the vessels (no return: plasma complex neglected) and with the interstitial fluid
+            b_phi = Bl / spec.available_volume_fraction
+            exit_ = (host * e["PSr"] + lesion * e["PtSr"] + e["Q"]) * b_phi
+            ctx.add(N.drug_complex(self.name), J - spec.tissue_clearance * Bl - exit_)
             ctx.add_balance(self.target_ligand, "trap", J)
 
     def lesion_weight(self, u: Expr) -> Expr:

@@ -5,8 +5,12 @@ r"""EMT component: the mesenchymal fraction e of the tumor cells.
     \partial_t e = \sum_p \mathrm{emt}(S_p, e; k_p) - \Big(\sum_p r_p\Big) e
 
 with signal-driven switching :func:`tumorpde.model.laws.emt_rate` of the pathways whose
-``effects.emt_rate`` > 0 and reversion rates :math:`r_p` (TGF-:math:`\beta` context; model
-notes 1.5). Mesenchymal cells move faster and escape the cytostatic signal (pathway modifiers).
+``effects.emt_rate`` > 0 and reversion rates :math:`r_p` (TGF-:math:`\beta` context; Lowery &
+Yu 2012, Cancer Metastasis Rev. 31:479-491). Mesenchymal cells escape the cytostatic signal
+(pathway modifiers) and move faster: the tumor motility gets the one factor
+:math:`1 + a\,e` with :math:`a = \max_p a_{mot,p}` over the pathways' ``effects.emt_motility``.
+The gain belongs to the mesenchymal state, not to a pathway, so it is applied once however many
+pathways drive or name it (the largest value given wins).
 """
 
 from __future__ import annotations
@@ -27,12 +31,14 @@ class EMT(Component):
 
     Args:
         drivers: ``(pathway, reversion rate)`` of every pathway whose signal drives EMT.
+        motility: Motility gain a of fully mesenchymal cells (factor 1 + a e, applied once).
     """
 
     name = "emt"
 
-    def __init__(self, drivers: Sequence[tuple[str, float]]) -> None:
+    def __init__(self, drivers: Sequence[tuple[str, float]], motility: float = 0.0) -> None:
         self.drivers = list(drivers)
+        self.motility = float(motility)
 
     def species(self) -> Sequence[Species]:
         """The mesenchymal fraction."""
@@ -41,6 +47,15 @@ class EMT(Component):
     def initial(self) -> Mapping[str, Initial]:
         """All cells epithelial."""
         return {N.emt: 0.0}
+
+    def constants(self) -> Mapping[str, float]:
+        """Motility gain of mesenchymal cells."""
+        return {"emt.motility": self.motility}
+
+    def modifiers(self, ctx: Context) -> None:
+        """One motility factor 1 + a e on the tumor (none when a = 0)."""
+        if self.motility > 0:
+            ctx.mod.motility.append(1 + ctx.const("emt.motility") * ctx.f(N.emt))
 
     def terms(self, ctx: Context) -> None:
         """Switching and reversion."""

@@ -1,9 +1,23 @@
 r"""Pathway component: a growth-factor ligand, its receptor states and the downstream signal.
 
 - ligand (if any): :math:`\partial_t L = \nabla\cdot(D_L(x)\nabla L) + s_t u + s_h h(O) u
-  + s_s(x) + \sum(\text{sources}) - k_d(x) L - u J - J_{ecm}`;
+  + (1-u)\,s_s(x) + \sum(\text{sources}) - [(1-u)\,k_d(x) + u\,k_{d,0}]\,L - u J - J_{ecm}`.
+  Host ("soil") terms are weighted by the host fraction 1 - u, because tumor cells displace
+  the host tissue: stromal secretion :math:`s_s(x)` (hepatocytes, stellate cells, fibroblasts
+  of the region) and the region's clearance (hepatic HGF uptake). The ligand's generic
+  interstitial decay :math:`k_{d,0}` (the case-wide ``ligand.decay_rate``) acts in the tumor
+  too, so inside a lesion (u = 1) the decay is :math:`k_{d,0}` in every region and there is no
+  stromal source; at u = 0 nothing changes. Where a region keeps the case-wide rate,
+  :math:`k_d(x) = k_{d,0}` and the decay is unchanged. Tumor-associated stroma (CAF) sources are
+  not modelled;
 - receptor states per cell R, C, I: Lauffenburger-Linderman trafficking
-  (:func:`tumorpde.model.laws.trafficking`), minus the receptor losses others leave (drugs);
+  (:func:`tumorpde.model.laws.trafficking`), minus the receptor losses others leave (drugs),
+  plus dilution by proliferation: a per-cell state X of a population that grows by g u
+  (g the per-cell birth rate, published by the tumor) obeys
+  :math:`\dot X = f(X) - g X`, so that the tissue amount uX changes only by uf(X), death and
+  cell motion (:math:`\partial_t(uX) = u\dot X + X\partial_t u`); newborn cells make free
+  receptor, :math:`+g R_0`, which keeps the ligand-free steady state at :math:`R_0`. Without
+  the correction, growth created bound ligand (and bound drug) that no free ligand paid for;
 - signal: :math:`\partial_t S = k_S(\mathrm{Hill}(\theta)\,B - S)` with occupancy
   :math:`\theta = (C+I)/(R+C+I+\sum B_{drug})` (or :math:`R/R_0` without a ligand) and the
   kinase block :math:`B = 1 - I_{max} x/(1+x)`, :math:`x = \sum_j (A_j/IC_{50,j})^{h_j}`
@@ -12,7 +26,7 @@ r"""Pathway component: a growth-factor ligand, its receptor states and the downs
   :math:`\theta = (R + \sum_j s_j B_j)/R_0`, a drug-bound receptor keeping the signal
   fraction :math:`s_j` (partial antibody block, :mod:`tumorpde.model.drug`);
 - effects on the tumor, left as modifiers: motility gain, chemotaxis, proliferation and
-  survival signals, cytostatic growth block of epithelial cells, EMT motility gain, and
+  survival signals, cytostatic growth block of epithelial cells, and
   oncogene addiction (``therapy.addiction``): the death rate
   :math:`k_{add}\max(0, 1 - S/S_{ref})` when the signal falls below its untreated level
   :math:`S_{ref}` (Hill of the drug-free steady occupancy). Cells addicted to an amplified
@@ -27,7 +41,15 @@ from typing import TYPE_CHECKING
 from ufl.core.expr import Expr
 
 from tumorpde.model import laws
-from tumorpde.model.base import CellField, Component, Context, Initial, QoI, region_field
+from tumorpde.model.base import (
+    CellField,
+    Component,
+    Context,
+    Initial,
+    QoI,
+    global_value,
+    region_field,
+)
 from tumorpde.model.species import FieldNames, Species
 
 if TYPE_CHECKING:
@@ -60,6 +82,8 @@ class Pathway(Component):
         self.signal = pw.signal.enabled
         self.receptor_total = cfg.receptor_total_nM(name)
         self.addiction = cfg.therapy.addiction.get(name, 0.0) if cfg.therapy is not None else 0.0
+        key = f"pathways.{name}.ligand.decay_rate"
+        self.decay0 = global_value(cfg, key) if pw.ligand is not None else 0.0
         self.fields = (
             [region_field(cfg, f"pathways.{name}.ligand.{k}") for k in LIGAND_REGION_KEYS]
             if pw.ligand is not None
@@ -156,13 +180,13 @@ class Pathway(Component):
             k[f"{p}.chi_sat"] = ef.chemotaxis_saturation
         k[f"{p}.cytostatic"] = ef.cytostatic
         k[f"{p}.emt_rate"] = ef.emt_rate
-        k[f"{p}.emt_motility"] = ef.emt_motility
         if self.addiction > 0 and self.signal:
             k[f"{p}.addiction"] = self.addiction
             k[f"{p}.S_ref"] = max(self.reference_signal(), 1e-12)
         if pw.ligand is not None:
             k[f"{p}.s_tumor"] = pw.ligand.tumor_secretion
             k[f"{p}.s_hypoxic"] = pw.ligand.hypoxic_secretion
+            k[f"{p}.decay0"] = self.decay0
             if pw.ligand.ecm is not None:
                 k[f"{p}.ecm_sites"] = pw.ligand.ecm.sites
                 k[f"{p}.ecm_on"] = pw.ligand.ecm.k_on
@@ -188,8 +212,6 @@ class Pathway(Component):
             S = ctx.f(N.signal(p))
             if ef.motility > 0:
                 mod.motility.append(1 + c(f"{p}.motility") * S)
-            if e is not None and ef.emt_motility > 0:
-                mod.motility.append(1 + c(f"{p}.emt_motility") * e)
             if ef.proliferation > 0:
                 mod.proliferation_signal.append((ef.proliferation, S))
             if ef.survival > 0:
@@ -218,6 +240,11 @@ class Pathway(Component):
         C = ctx.f(N.complex(p)) if self.ligand is not None else None
         internal = ctx.f(N.internal(p)) if self.internalized else None
         dR, dC, dI, J = laws.trafficking(L, R, C, internal, R0, k)
+        # dilution by proliferation: per-cell states lose g X, newborn cells make receptors
+        g = ctx.rates["birth"]
+        dR = dR + g * (R0 - R)
+        dC = dC - g * C if dC is not None and C is not None else dC
+        dI = dI - g * internal if dI is not None and internal is not None else dI
         for loss in mod.receptor_loss.get(p, []):
             dR = dR - loss
         ctx.add(N.receptor(p), dR)
@@ -229,13 +256,14 @@ class Pathway(Component):
             assert L is not None
             key = f"pathways.{p}.ligand"
             ctx.flux[self.ligand] = laws.diffusive_flux(L, ctx.coef(f"{key}.diffusivity"))
-            prod = c(f"{p}.s_tumor") * u + ctx.coef(f"{key}.stromal_secretion")
+            host = 1 - u  # host-tissue fraction: tumor cells displace the host's soil terms
+            prod = c(f"{p}.s_tumor") * u + host * ctx.coef(f"{key}.stromal_secretion")
             if pw.ligand.hypoxic_secretion > 0:
                 assert mod.hypoxia is not None
                 prod = prod + c(f"{p}.s_hypoxic") * mod.hypoxia * u
             for source in mod.ligand_source.get(p, []):
                 prod = prod + source
-            decay = ctx.coef(f"{key}.decay_rate") * L
+            decay = (host * ctx.coef(f"{key}.decay_rate") + u * c(f"{p}.decay0")) * L
             binding = laws.ligand_sink(u, J)
             ctx.add(self.ligand, prod - decay - binding)
             for name, term in (("production", prod), ("decay", decay), ("binding", binding)):

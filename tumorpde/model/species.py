@@ -24,7 +24,8 @@ class Species:
         kind: ``pde`` (transported), ``ode`` (pointwise, lumped) or ``algebraic`` (quasi-steady).
         unit: Unit of the stored values.
         role: ``tumor``, ``ligand``, ``ecm``, ``receptor``, ``complex``, ``internal``,
-            ``signal``, ``emt``, ``oxygen``, ``osteoclast``, ``drug``, ``drug_receptor`` or
+            ``signal``, ``emt``, ``oxygen``, ``osteoclast``, ``bone_matrix``, ``drug``,
+            ``drug_receptor`` or
             ``drug_ligand``.
         pathway: The pathway it belongs to (None for tumor and modules).
     """
@@ -64,6 +65,12 @@ class FieldNames:
     emt = "mesenchymal"
     oxygen = "oxygen"
     osteoclast = "osteoclast"
+    bone_matrix = "bone_matrix"
+    pthrp = "pthrp"
+    rankl = "rankl"
+    matrix_tgf_release = "matrix_tgf_release"
+    vessels = "vessel_density"
+    necrotic = "necrotic"
     kill_rate = "kill_rate"
     net_growth_rate = "net_growth_rate"
 

@@ -10,8 +10,13 @@ with the motility factors :math:`m_k` (signal gains :math:`1 + m_p S_p`, EMT gai
 :math:`\rho_{\rm eff} = \rho(x)\,[b_0 + (1-b_0)\bar S_{prolif}]\,\Pi_k g_k\,\Pi_j (1 - E_j)`
 (growth factors :math:`g_k`: cytostatic signals, oxygen; inhibitions :math:`E_j`: drugs),
 :math:`\delta_{\rm eff} = \delta(x)(1 - \bar S_{surv}) + \sum \delta_{extra} + \sum k_{kill}`,
-and f the logistic :math:`u(1-u)` or Gompertz :math:`-u\ln u` law (Swanson,
-Alvord & Murray 2000, Cell Prolif. 33:317-329, for the proliferation-invasion form).
+where the proliferation and survival signals are saturating unions of the pathway signals,
+:math:`\bar S = 1 - \prod_p (1 - w_p S_p)` with weights :math:`w_p \in [0, 1]`
+(``effects.proliferation``, ``effects.survival``; Bliss 1939 independence,
+:func:`tumorpde.model.base.saturating_union`): adding a pathway never lowers them, and a bypass
+pathway can carry them alone when another is blocked; and f the logistic :math:`u(1-u)` or
+Gompertz :math:`-u\ln u` law (Swanson, Alvord & Murray 2000, Cell Prolif. 33:317-329, for
+the proliferation-invasion form).
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from tumorpde.model.base import (
     QoI,
     RegionInitial,
     region_field,
-    weighted_mean,
+    saturating_union,
 )
 from tumorpde.model.species import FieldNames, Species
 
@@ -93,7 +98,7 @@ class Tumor(Component):
         ctx.flux[N.tumor] = flux
 
         rho = ctx.coef("tumor.proliferation_rate")
-        s_prolif = weighted_mean(mod.proliferation_signal)
+        s_prolif = saturating_union(mod.proliferation_signal)
         if s_prolif is not None:
             b0 = ctx.const("b0")
             rho = rho * (b0 + (1 - b0) * s_prolif)
@@ -105,9 +110,11 @@ class Tumor(Component):
             growth = laws.logistic_growth(u, rho)
         else:
             growth = laws.gompertz_growth(u, rho)
+        for occupied in mod.crowding:  # space taken by necrosis: rho u (1 - u - n)
+            growth = growth - rho * u * occupied
 
         delta = ctx.coef("tumor.death_rate")
-        s_surv = weighted_mean(mod.survival_signal)
+        s_surv = saturating_union(mod.survival_signal)
         if s_surv is not None:
             delta = delta * (1 - s_surv)
         for d in mod.death:
@@ -127,6 +134,13 @@ class Tumor(Component):
                 "net_growth": rho * per_cell - delta,
             }
         )
+        # per-cell birth rate g (u grows by g u): dilutes the per-cell receptor and drug states
+        birth = rho * per_cell
+        for occupied in mod.crowding:
+            birth = birth - rho * occupied
+        ctx.rates["birth"] = birth
+        if mod.crowding:  # necrosis takes room: net per-cell growth rho (1 - u - n) - delta
+            ctx.rates["net_growth"] = birth - delta
 
     def qois(self, ctx: Context) -> Sequence[QoI]:
         """Tumor burden (mm³ at carrying capacity); with drugs the mean kill rate."""

@@ -210,8 +210,12 @@ class Exposure:
         t = sim.state.t
         if self._last is not None and t > self._last[0]:
             t0, before = self._last
+            # backward Euler: the end value stands for the whole step (the rule of the scheme's
+            # own balance, exact for a species that follows its step-mean input at once);
+            # BDF2: the trapezoid
+            w = 1.0 if sim.config.time.scheme == "be" else 0.5
             for k in self.columns:
-                self.auc[k] += 0.5 * (before[k] + now[k]) * (t - t0)
+                self.auc[k] += ((1.0 - w) * before[k] + w * now[k]) * (t - t0)
         self._last = (t, now)
 
     def on_start(self, sim: Simulation) -> None:

@@ -111,6 +111,8 @@ class Simulation:
         )
         for fixed in self.forms.fixed:
             self.error_estimator.exclude(fixed.species, fixed.dofs)
+        if tc.adaptive and tc.error_filter == "diagonal":
+            self.error_estimator.filter = self._stiffness_filter
         self._closed = False
         self.checkpointer: Checkpointer | None = None
         self._resume: dict[str, Any] | None = None
@@ -177,6 +179,33 @@ class Simulation:
         if self.config.output.fields is not None:
             return list(self.config.output.fields)
         return self.model.output_names()
+
+    def _stiffness_filter(self, h: float) -> dict[str, np.ndarray] | None:
+        """Per species, the filter factors (a0 m_i/h)/A_ii of the step just solved.
+
+        ``A`` is the Newton matrix the last iteration used (blocked layout: each species'
+        owned nodes in turn); see :class:`tumorpde.simulation.stepper.ErrorEstimator`.
+        """
+        A = self.solver.snes.getJacobian()[0]
+        if A is None or A.getSize()[0] == 0:
+            return None
+        diag = A.getDiagonal()
+        d = diag.array_r.copy()
+        diag.destroy()
+        n = self.state.V.dofmap.index_map.size_local
+        if d.size != n * len(self.state.species):
+            return None  # not the blocked layout of one P1 field per species
+        a0 = float(self.forms.constants["a0"].value)
+        scale = a0 * self.error_estimator.mass / h
+        out: dict[str, np.ndarray] = {}
+        for i, sp in enumerate(self.state.species):
+            if sp.kind == "algebraic":
+                continue
+            aii = d[i * n : (i + 1) * n]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                phi = np.where(aii > scale, scale / aii, 1.0)
+            out[sp.name] = np.clip(phi, 0.0, 1.0)
+        return out
 
     def error_estimate(self, h: float) -> float | None:
         """Scaled local error of the step just solved (see :class:`ErrorEstimator`)."""

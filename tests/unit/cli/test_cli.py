@@ -218,6 +218,7 @@ def test_rejected_petsc_options_are_a_clear_error(shared_tmp, comm, capsys):
     )
     assert code == 2
     if comm.rank == 0:
-        assert "solver.petsc: PETSc rejected the options" in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert "solver.petsc.pc_type: this PETSc build has no PC type 'hypre'" in err, err
     # the options database is clean again: a following run works
     assert main(["run", str(case), "-o", str(shared_tmp / "ok")]) == 0

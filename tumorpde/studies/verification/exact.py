@@ -61,8 +61,10 @@ def case_well_mixed(comm: Any, full: bool = False) -> list[Row]:
 
     # constant ligand (u = 0: no depletion), no trafficking: C_eq = R_T L0 / (Kd + L0)
     L0 = 2.0
+    # (no proliferation: the per-cell states are not diluted by division; the closed forms are
+    # those of a non-dividing cell population)
     cfg, m = run(
-        tumor={"initial": {"kind": "uniform", "value": 0.0}},
+        tumor={"initial": {"kind": "uniform", "value": 0.0}, "proliferation_rate": 0.0},
         ligand={"initial": L0, "decay_rate": 0.0, "stromal_secretion": 0.0},
         receptor={"k_t": 0.0, "k_e": 0.0},
         time={"t_end": 400.0, "dt": 10.0},
@@ -88,7 +90,7 @@ def case_well_mixed(comm: Any, full: bool = False) -> list[Row]:
 
     # trafficking at constant ligand (u = 0): R_s = V_s / (k_t + k_on L k_e / (k_off + k_e))
     cfg, m = run(
-        tumor={"initial": {"kind": "uniform", "value": 0.0}},
+        tumor={"initial": {"kind": "uniform", "value": 0.0}, "proliferation_rate": 0.0},
         ligand={"initial": L0, "decay_rate": 0.0, "stromal_secretion": 0.0},
         time={"t_end": 400.0, "dt": 10.0},
     )

@@ -84,13 +84,17 @@ def case_conservation(comm: Any, full: bool = False) -> list[Row]:
     tm, lg, rc = cfg.tumor, cfg.pathways["EGFR"].ligand, cfg.pathways["EGFR"].receptor
     R0 = cfg.receptor_total_nM("EGFR")
     b = rc.k_on * L * R - rc.k_off * C
+    g = tm.proliferation_rate * (1 - u)  # per-cell birth rate (dilution of per-cell states)
     balances = {
         "tumor": (u - u0, tm.proliferation_rate * u * (1 - u)),
         "ligand": (
             L - L0,
-            lg.tumor_secretion * u + lg.stromal_secretion - lg.decay_rate * L - u * b,
+            lg.tumor_secretion * u + (1 - u) * lg.stromal_secretion - lg.decay_rate * L - u * b,
         ),
-        "receptor+complex": (R + C - R0_ - C0, rc.k_t * (R0 - R) - rc.k_e * C),
+        "receptor+complex": (
+            R + C - R0_ - C0,
+            rc.k_t * (R0 - R) - rc.k_e * C + g * (R0 - R) - g * C,
+        ),
     }
     dtc, dxl = p.forms.dt, p.forms.dx_lumped
     forms = {

@@ -1,7 +1,8 @@
 """Manufactured-solution convergence cases: spatial P1 rates and the backward-Euler rate.
 
 * ``mms_box_space``, ``mms_ball_space``: manufactured solutions of the fully coupled system
-  (chemotaxis, logistic growth, secretion, decay, binding, trafficking) on the unit cube and on a
+  (chemotaxis, logistic growth, secretion, decay, binding, trafficking, host-fraction weighted
+  stromal secretion, dilution of the per-cell states by cell division) on the unit cube and on a
   curved domain (a gmsh ball). The forcing is derived here with UFL from the *documented*
   equations (not from :mod:`tumorpde.model.laws`) and enters through ``build_forms(forcing=...)``.
   The exact fields are affine in time, so backward Euler is exact in time and the error is purely
@@ -86,11 +87,19 @@ def _mms_forcing(cfg: CaseConfig, msh: Any, shape: str, temporal: bool) -> Calla
         u, L, R, C = (ex[s] for s in SPECIES)
         b = kon * L * R - koff * C
         j_u = Du * ufl.grad(u) - chi * u * (1 - u) * ufl.grad(L)
+        g = rho * (1 - u)  # per-cell birth rate: dividing cells share their receptor states
         return {
             "tumor": ufl.diff(u, tv) - ufl.div(j_u) - rho * u * (1 - u),
-            "ligand": ufl.diff(L, tv) - ufl.div(DL * ufl.grad(L)) - st * u - ss + kd * L + u * b,
-            "receptor": ufl.diff(R, tv) - kt * (R0 - R) + b,
-            "complex": ufl.diff(C, tv) - b + ke * C,
+            # stromal secretion is a host term: weighted by the host fraction 1 - u
+            "ligand": ufl.diff(L, tv)
+            - ufl.div(DL * ufl.grad(L))
+            - st * u
+            - (1 - u) * ss
+            + kd * L
+            + u * b,
+            # dilution: newborn cells make free receptor (g (R0 - R)), complexes are shared (g C)
+            "receptor": ufl.diff(R, tv) - kt * (R0 - R) + b - g * (R0 - R),
+            "complex": ufl.diff(C, tv) - b + ke * C + g * C,
         }
 
     return forcing
