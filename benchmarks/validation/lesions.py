@@ -41,9 +41,9 @@ SITES: dict[str, dict[str, Any]] = {
     },
 }
 
-#: Lesion population: proliferation rate log-normal (median of the HER2 brain case, 0.05/day;
+#: Lesion population: proliferation rate log-normal (median of the HER2 brain case, 0.018/day;
 #: sigma 0.5 in ln units, an assumption: volume doubling times spread several-fold).
-RHO_MEDIAN_PER_DAY = 0.05
+RHO_MEDIAN_PER_DAY = 0.018
 RHO_SIGMA = 0.5
 #: Starting density of a lesion (tumor tissue, u >= the lesion threshold 0.1).
 U0 = 0.2

@@ -54,7 +54,7 @@ from microenvironment import microenvironment_rows  # noqa: E402
 
 #: HER2 oncogene-addiction death rate at complete loss of the HER2 signal (1/day), calibrated
 #: with ``--calibrate`` on the first-line lapatinib monotherapy response rate (Gomez 2008).
-ADDICTION_PER_DAY = 0.079
+ADDICTION_PER_DAY = 0.062
 #: Response threshold: best burden / baseline (PR, 50% of the bidimensional product).
 PR_RATIO = 0.35
 WEEKS = 8

@@ -22,7 +22,7 @@ def _lesion_run(comm, days: float, tol: float, error_filter: str) -> dict[str, f
     from tumorpde.config import config_from_dict
     from tumorpde.simulation import Simulation
 
-    case = lesion_case("brain", ["lapatinib"], t_end_day=days, addiction_per_day=0.079)
+    case = lesion_case("brain", ["lapatinib"], t_end_day=days, addiction_per_day=0.062)
     case["time"].update(
         {"adaptive": True, "tolerance": tol, "dt_max": "2 day", "error_filter": error_filter}
     )
