@@ -141,32 +141,6 @@ def _mean(sim: Any, name: str) -> float:
     return float(tot[0] / tot[1])
 
 
-def _row(
-    name: str,
-    published: str,
-    source: str,
-    value: float,
-    band: tuple[float, float],
-    *,
-    kind: str = "prediction",
-    fmt: str = "{:.3g}",
-    note: str = "",
-) -> dict[str, Any]:
-    """One validation row (the fields of ``run.py``'s rows)."""
-    lo, hi = band
-    return {
-        "row": name,
-        "published": published,
-        "source": source,
-        "model": float(value),
-        "model_text": fmt.format(value),
-        "band": [lo, hi],
-        "pass": bool(lo <= value <= hi),
-        "kind": kind,
-        "note": note,
-    }
-
-
 def bone_rows(comm: Any, quick: bool = False) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Osteolysis without and with TGF-beta inhibition; the matrix-release feedback.
 
@@ -177,6 +151,8 @@ def bone_rows(comm: Any, quick: bool = False) -> tuple[list[dict[str, Any]], dic
     Returns:
         The rows and the raw numbers of every arm.
     """
+    from run import _row  # the validation table's row format
+
     del quick
     arms = {
         "untreated": run_bone_lesion(bone_lesion_case(), comm),
