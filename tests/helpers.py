@@ -13,6 +13,7 @@ __all__ = [
     "box_toml",
     "example_box_case",
     "merge_sections",
+    "model_symbols",
     "split_box",
 ]
 
@@ -96,3 +97,25 @@ receptors_per_cell = 5e4
 [output]
 picture = false
 {output}"""
+
+
+def model_symbols(model: Any, regions: Any = ()) -> Any:
+    """Abstract UFL symbols for every name a model uses (no mesh, no DOLFINx).
+
+    Args:
+        model: A :class:`tumorpde.model.Model`.
+        regions: Region names handed to the components.
+    """
+    import basix.ufl
+    import ufl
+
+    from tumorpde.model import Symbols
+
+    domain = ufl.Mesh(basix.ufl.element("Lagrange", "tetrahedron", 1, shape=(3,)))
+    V = ufl.FunctionSpace(domain, basix.ufl.element("Lagrange", "tetrahedron", 1))
+    Q = ufl.FunctionSpace(domain, basix.ufl.element("DG", "tetrahedron", 0))
+    fields = {n: ufl.Coefficient(V) for n in model.names}
+    keys = ["zero", "one", *model.constants(), *model.time_constants()]
+    constants = {k: ufl.Constant(domain) for k in keys}
+    coefficients = {c.key: ufl.Coefficient(Q) for c in model.cell_fields()}
+    return Symbols(fields, constants, coefficients, list(regions))

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from helpers import model_symbols
 from ufl.algorithms import extract_coefficients
 
 from tumorpde.config import ConfigError, config_from_dict
@@ -265,15 +266,4 @@ def test_angiogenesis_needs_a_vegf_pathway():
 
 
 def _symbols(model) -> Symbols:
-    """Abstract UFL symbols for every name a model uses (no mesh, no DOLFINx)."""
-    import basix.ufl
-    import ufl
-
-    domain = ufl.Mesh(basix.ufl.element("Lagrange", "tetrahedron", 1, shape=(3,)))
-    V = ufl.FunctionSpace(domain, basix.ufl.element("Lagrange", "tetrahedron", 1))
-    Q = ufl.FunctionSpace(domain, basix.ufl.element("DG", "tetrahedron", 0))
-    fields = {n: ufl.Coefficient(V) for n in model.names}
-    keys = ["zero", "one", *model.constants(), *model.time_constants()]
-    constants = {k: ufl.Constant(domain) for k in keys}
-    coefficients = {c.key: ufl.Coefficient(Q) for c in model.cell_fields()}
-    return Symbols(fields, constants, coefficients, [])
+    return model_symbols(model)

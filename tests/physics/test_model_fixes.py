@@ -15,8 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-import ufl
-from helpers import split_box
+from helpers import model_symbols, split_box
 from ufl.algorithms.analysis import extract_coefficients
 
 from tumorpde.config import ConfigError, config_from_dict
@@ -134,18 +133,7 @@ def test_effect_weights_above_one_are_config_errors():
 
 
 def _symbols(model):
-    import basix.ufl
-
-    from tumorpde.model import Symbols
-
-    domain = ufl.Mesh(basix.ufl.element("Lagrange", "tetrahedron", 1, shape=(3,)))
-    V = ufl.FunctionSpace(domain, basix.ufl.element("Lagrange", "tetrahedron", 1))
-    Q = ufl.FunctionSpace(domain, basix.ufl.element("DG", "tetrahedron", 0))
-    fields = {n: ufl.Coefficient(V) for n in model.names}
-    keys = ["zero", "one", *model.constants(), *model.time_constants()]
-    constants = {k: ufl.Constant(domain) for k in keys}
-    coefficients = {c.key: ufl.Coefficient(Q) for c in model.cell_fields()}
-    return Symbols(fields, constants, coefficients, [])
+    return model_symbols(model)
 
 
 def test_emt_motility_factor_is_applied_once():

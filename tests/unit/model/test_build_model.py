@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import basix.ufl
 import pytest
-import ufl
-from helpers import REPO, box_case
+from helpers import REPO, box_case, model_symbols
 from ufl.algorithms.analysis import extract_coefficients
 
 from tumorpde.config import ConfigError, config_from_dict, load_config
@@ -16,16 +14,8 @@ CASES = REPO / "benchmarks" / "cases"
 
 
 def _symbols(model, regions=("grey", "white")) -> Symbols:
-    """Abstract UFL symbols for every name a model uses (no mesh, no DOLFINx)."""
-    cell = basix.ufl.element("Lagrange", "tetrahedron", 1, shape=(3,))
-    domain = ufl.Mesh(cell)
-    V = ufl.FunctionSpace(domain, basix.ufl.element("Lagrange", "tetrahedron", 1))
-    Q = ufl.FunctionSpace(domain, basix.ufl.element("DG", "tetrahedron", 0))
-    fields = {n: ufl.Coefficient(V) for n in model.names}
-    keys = ["zero", "one", *model.constants(), *model.time_constants()]
-    constants = {k: ufl.Constant(domain) for k in keys}
-    coefficients = {c.key: ufl.Coefficient(Q) for c in model.cell_fields()}
-    return Symbols(fields, constants, coefficients, list(regions))
+    """Abstract UFL symbols of ``model`` with the brain regions."""
+    return model_symbols(model, regions)
 
 
 def _depends_on(expr, coefficient) -> bool:
