@@ -14,6 +14,17 @@ case's 3 mm Gaussian seed at carrying capacity. After ``days`` the rows compare,
 
 at the stated lesion size (equivalent-sphere diameter of the lesion volume).
 
+Why HF2.5 misses (measured, 20 days): the lesion's dense part (u + n >= 0.3, 7 mm) has a
+median of 9.0 mmHg, close to Vaupel's ~10 mmHg, and 80 % of it is below 10 mmHg, but only
+0.5 % is at or below 2.5 mmHg, on 1 mm and 0.5 mm boxes alike (0.006 and 0.005: not a mesh
+effect). The continuum pO2 is a ~1 mm^3 average and sits in a narrow 2.5-10 mmHg band: below
+~1 mmHg cells die into necrosis (0.5/day) and necrotic tissue consumes nothing, so the average
+cannot fall further. An electrode samples ~10-100 um around microvessels, where the
+diffusion-limited (Thomlinson & Gray 1955) and perfusion-limited gradients put much of the
+tissue below 2.5 mmHg around a 9 mmHg mean; the model has no sub-grid pO2 distribution
+(e.g. Krogh cylinders around the vessels its density m describes). The row stays a MISS
+until it has one.
+
 Standalone: ``.venv/bin/python benchmarks/validation/microenvironment.py [--quick]``; with
 ``--run DIR`` it measures a stored run instead (e.g. the lung case on its organ mesh).
 """
@@ -32,6 +43,9 @@ LUNG_CASE = HERE.parent / "cases" / "lung_metastasis.toml"
 #: Published medians (mmHg) and bands of the rows (see the module docstring).
 MEDIAN_PO2_BAND = (2.0, 30.0)
 HF25_BAND = (0.05, 0.9)
+#: Density (u + n) of the lesion's dense part, reported beside the rows: the margin at 0.1-0.3
+#: is mostly host tissue that a polarographic electrode track in the tumor mass would not sample.
+DENSE = 0.3
 
 
 def lesion_case(days: float, size_mm: float = 16.0, cells: int = 16) -> dict[str, Any]:
@@ -49,20 +63,23 @@ def lesion_case(days: float, size_mm: float = 16.0, cells: int = 16) -> dict[str
     return tables
 
 
-def node_statistics(w: Any, u: Any, nec: Any, o2: Any, m: Any) -> dict[str, float]:
+def node_statistics(
+    w: Any, u: Any, nec: Any, o2: Any, m: Any, threshold: float = 0.1
+) -> dict[str, float]:
     """Lesion statistics from nodal values and lumped nodal volumes ``w`` (mm^3).
 
     Returns:
         ``median_pO2_mmHg`` (volume-weighted, over the lesion u + n >= 0.1), ``hf25`` (lesion
         volume share at pO2 <= 2.5 mmHg), ``hf10`` (< 10 mmHg), ``lesion_mm3``,
         ``diameter_mm`` (equivalent sphere), ``necrotic_mm3``, ``viable_mm3``,
+        ``vessel_mean`` (mean relative vessel density over the lesion),
         ``vessel_rim``/``vessel_core`` (mean relative vessel density over the lesion nodes with
         pO2 above / at or below 2.5 mmHg), ``pO2_rim_mmHg`` (mean pO2 over the lesion nodes
         with u >= 0.1 and pO2 > 2.5 mmHg).
     """
     import numpy as np
 
-    les = u + nec >= 0.1
+    les = u + nec >= threshold
     if not les.any():
         return {"lesion_mm3": 0.0}
     order = np.argsort(o2[les])
@@ -83,6 +100,7 @@ def node_statistics(w: Any, u: Any, nec: Any, o2: Any, m: Any) -> dict[str, floa
         "diameter_mm": (6 * vol / math.pi) ** (1 / 3),
         "necrotic_mm3": float((w * nec).sum()),
         "viable_mm3": float((w * u).sum()),
+        "vessel_mean": mean(m, les),
         "vessel_rim": mean(m, rim),
         "vessel_core": mean(m, core),
         "pO2_rim_mmHg": mean(o2, rim & (u >= 0.1)),
@@ -107,7 +125,7 @@ def run_statistics(run_dir: str | Path, time: float | None = None) -> dict[str, 
     return node_statistics(w, u, nec, np.asarray(p["oxygen"]), m)
 
 
-def lesion_statistics(sim: Any) -> dict[str, float]:
+def lesion_statistics(sim: Any, threshold: float = 0.1) -> dict[str, float]:
     """:func:`node_statistics` of a simulation's current state (collective, any rank count)."""
     import numpy as np
     import ufl
@@ -124,7 +142,11 @@ def lesion_statistics(sim: Any) -> dict[str, float]:
     m = f["vessel_density"].x.array[:n_own] if "vessel_density" in f else np.ones_like(u)
     local = np.stack([mass.array[:n_own], u, nec, f["oxygen"].x.array[:n_own], m])
     parts = sim.comm.gather(local, root=0)
-    out = node_statistics(*np.concatenate(parts, axis=1)) if sim.comm.rank == 0 else {}
+    out = (
+        node_statistics(*np.concatenate(parts, axis=1), threshold=threshold)
+        if sim.comm.rank == 0
+        else {}
+    )
     return sim.comm.bcast(out, root=0)
 
 
@@ -139,9 +161,16 @@ def microenvironment_rows(comm: Any, quick: bool) -> tuple[list[dict[str, Any]],
     sim = Simulation(config_from_dict(lesion_case(days), base_dir=LUNG_CASE.parent), comm)
     for _ in sim.steps():
         pass
-    stats = lesion_statistics(sim)
+    stats: dict[str, Any] = dict(lesion_statistics(sim))
+    dense = lesion_statistics(sim, threshold=DENSE)
+    stats["dense"] = dense
     sim.solver.destroy()
-    size = f"lung-case lesion after {days:g} days, {stats['diameter_mm']:.1f} mm diameter"
+    size = (
+        f"lung-case lesion after {days:g} days, {stats['diameter_mm']:.1f} mm diameter "
+        f"(u + n >= 0.1); its dense part (u + n >= {DENSE:g}, {dense['diameter_mm']:.1f} mm): "
+        f"median {dense['median_pO2_mmHg']:.1f} mmHg, HF2.5 {dense['hf25']:.3f}, HF10 "
+        f"{dense['hf10']:.2f}"
+    )
     rows = [
         _row(
             "Tumor median pO2 (mmHg)",

@@ -41,6 +41,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from bone import bone_rows  # noqa: E402
+from kodack_vegf import kodack_vegf_rows  # noqa: E402
 from lesions import (  # noqa: E402
     RHO_MEDIAN_PER_DAY,
     RHO_SIGMA,
@@ -444,7 +445,8 @@ def main(argv: list[str] | None = None) -> int:
     prows, pops = population_rows(comm, lesions)
     brows, bone = bone_rows(comm, args.quick)
     mrows, micro = microenvironment_rows(comm, args.quick)
-    rows += krows + prows + brows + mrows
+    vrows, vegf = kodack_vegf_rows(comm, args.quick)
+    rows += krows + prows + brows + mrows + vrows
     args.out.mkdir(parents=True, exist_ok=True)
     figs = figures(args.out, pops, kodack)
     meta = {
@@ -462,6 +464,7 @@ def main(argv: list[str] | None = None) -> int:
         "populations": pops,
         "bone": bone,
         "microenvironment": micro,
+        "kodack_vegf": vegf,
     }
     (args.out / "validation.json").write_text(json.dumps(doc, indent=2))
     (args.out / "report.md").write_text(markdown(rows, meta, figs))
