@@ -18,6 +18,19 @@ Rows (the combination against trastuzumab alone, as in the paper):
 - mean relative vessel density over the lesion lower,
 - necrotic volume higher.
 
+Why all three rows miss (measured, 28 days, 16 mm box at 1 mm): the lesion stays normoxic
+(median pO2 29.3 mmHg in every arm against the host's 30), so hypoxic VEGF never switches on,
+free VEGF stays below the endothelial K_V (saturation ~0.1 from the basal tumor secretion)
+and bevacizumab has almost nothing to trap: lesion vessel density 0.623 (trastuzumab) vs 0.617
+(combination), viable burden 84.63 vs 84.62 mm^3, necrosis ~0.0015 mm^3 in both. Vessels do
+regress in the lesion (0.64 untreated), but the brain's oxygen supply (derived from its own
+uptake, 3300 /h at 30 mmHg) sustains the lesion's consumption even at a fifth of the host
+vessel density. The paper's lesions were VEGF-dependent; the model's are not, for two
+assumptions that drive the result: VEGF-independent co-opted vessels (regression needs the
+tumor, sprouting needs VEGF above K_V) and the low basal tumor VEGF secretion (0.05
+molecules/cell/s, library VEGFR2, unsourced). Open: a VEGF-dependent tumor vasculature
+(survival of tumor vessels on VEGF at normoxia; Jain 2005) and a sourced BT474 VEGF secretion.
+
 Run alone::
 
     .venv/bin/python benchmarks/validation/kodack_vegf.py [--quick]
