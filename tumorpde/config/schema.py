@@ -31,6 +31,7 @@ from tumorpde.library.drugs import MAX_DOSES, Patient, Treatment
 from tumorpde.units import INTERNAL_UNITS, receptors_per_cell_to_nM, to_internal
 
 __all__ = [
+    "CONDENSED_PETSC",
     "DEFAULT_PETSC",
     "FIELDSPLIT_PETSC",
     "MAX_BOX_CELLS",
@@ -750,6 +751,37 @@ FIELDSPLIT_PETSC: dict[str, str | int | float | bool] = {
     "fieldsplit_local_sub_pc_type": "lu",
 }
 
+#: ``[solver] preconditioner = "condensed"``: static condensation of the pointwise (ODE)
+#: species (:class:`tumorpde.fem.condense.CondensedPC`, a petsc4py Python preconditioner):
+#: their node blocks are inverted exactly, the Schur complement on the transported species is
+#: assembled, and the outer GMRES is preconditioned by one application of the inner
+#: preconditioner on it (``condensed_*``: by default a multiplicative field split with one GAMG
+#: per transported species; ``condensed_fieldsplit_transport_*`` apply to each). Coupled bench,
+#: GMRES iterations per Newton step at 0.5M unknowns: 6.1 on 1 and on 2 ranks (block-Jacobi/
+#: ILU(0) 18.6 / 28.0); smoothed aggregation (GAMG's default) because unsmoothed
+#: (``pc_gamg_agg_nsmooths = 0``) is cheaper to set up but grows: 9.3 / 10.1 / 13.0 at 0.14M /
+#: 0.5M / 2.05M. Not faster than ILU(0) per step on the 2-core machine it was measured on: an
+#: opt-in (benchmarks/README.md, "Static condensation of the ODE species").
+CONDENSED_PETSC: dict[str, str | int | float | bool] = {
+    "pc_type": "python",
+    "condensed_ksp_type": "preonly",
+    "condensed_pc_type": "fieldsplit",
+    "condensed_pc_fieldsplit_type": "multiplicative",
+    "condensed_fieldsplit_transport_ksp_type": "preonly",
+    "condensed_fieldsplit_transport_pc_type": "gamg",
+    "condensed_fieldsplit_transport_pc_gamg_aggressive_coarsening": 0,
+    # S keeps its nonzero pattern while the VI's active set does not change: the aggregates
+    # and interpolation are kept, only the Galerkin coarse operators are recomputed
+    "condensed_fieldsplit_transport_pc_gamg_reuse_interpolation": True,
+}
+
+#: Preset options per ``[solver] preconditioner``.
+_PRESETS: dict[str, dict[str, str | int | float | bool]] = {
+    "default": {},
+    "fieldsplit": FIELDSPLIT_PETSC,
+    "condensed": CONDENSED_PETSC,
+}
+
 
 class SolverConfig(_Strict):
     """Nonlinear solver: PETSc options (prefix ``tumorpde_``) merged over the defaults.
@@ -762,22 +794,30 @@ class SolverConfig(_Strict):
     the solution is the same to the Newton tolerance. HER2 brain case over 42 days: 2 flux
     assemblies instead of 178, at 176 instead of 159 Newton iterations (benchmarks/README.md).
 
-    ``preconditioner``: ``"default"`` (block-Jacobi/ILU(0) of :data:`DEFAULT_PETSC`) or
+    ``preconditioner``: ``"default"`` (block-Jacobi/ILU(0) of :data:`DEFAULT_PETSC`),
     ``"fieldsplit"`` (:data:`FIELDSPLIT_PETSC`: AMG per transported species, exact node-local
-    solve of the pointwise species; ``petsc`` options still apply on top, except ``pc_type``).
+    solve of the pointwise species) or ``"condensed"`` (:data:`CONDENSED_PETSC`: the pointwise
+    species eliminated exactly node by node, Krylov on the Schur complement of the transported
+    ones); ``petsc`` options still apply on top, except ``pc_type``.
     """
 
     petsc: dict[str, str | int | float | bool] = {}
     flux_jacobian: Literal["iteration", "step", "auto"] = "auto"
-    preconditioner: Literal["default", "fieldsplit"] = "default"
+    preconditioner: Literal["default", "fieldsplit", "condensed"] = "default"
 
     @model_validator(mode="after")
     def _preconditioner(self) -> SolverConfig:
         pc = self.petsc.get("pc_type")
-        if self.preconditioner == "fieldsplit" and pc is not None and str(pc) != "fieldsplit":
+        own = _PRESETS[self.preconditioner].get("pc_type")
+        if own is not None and pc is not None and str(pc) != own:
             raise ValueError(
-                f"preconditioner = 'fieldsplit' sets petsc.pc_type; remove petsc.pc_type "
-                f"= {pc!r} or use preconditioner = 'default'"
+                f"preconditioner = {self.preconditioner!r} sets petsc.pc_type; remove "
+                f"petsc.pc_type = {pc!r} or use preconditioner = 'default'"
+            )
+        if self.preconditioner == "condensed" and "pc_python_type" in self.petsc:
+            raise ValueError(
+                "preconditioner = 'condensed' is its own Python preconditioner; remove "
+                "petsc.pc_python_type"
             )
         return self
 
@@ -798,7 +838,7 @@ class SolverConfig(_Strict):
         case chooses a preconditioner without sub-solvers (``pc_type = "lu"``): PETSc would
         never read them, and unused options are errors (:mod:`tumorpde.fem.solver`).
         """
-        preset = FIELDSPLIT_PETSC if self.preconditioner == "fieldsplit" else {}
+        preset = _PRESETS[self.preconditioner]
         out = {**DEFAULT_PETSC, **preset, **self.petsc}
         if str(out.get("pc_type")) not in _BLOCK_PCS:
             for key in DEFAULT_PETSC:
@@ -984,6 +1024,17 @@ class CaseConfig(_Strict):
             spec = t.spec
             where = f"therapy.treatments.{i}"
             for target in spec.targets:
+                if target == "RANKL":  # algebraic mediator of the bone cycle, not a pathway
+                    if self.bone is None:
+                        problems.append(
+                            (
+                                where,
+                                f"{spec.name}: neutralizes RANKL of the bone vicious cycle, "
+                                "which this case lacks; add [bone] (e.g. organ = 'bone') or "
+                                "drop the drug",
+                            )
+                        )
+                    continue
                 pw = self.pathways.get(target)
                 if pw is None:
                     problems.append(

@@ -64,6 +64,7 @@ LAZY_OPTION_PREFIXES = (
     "mat_cholmod_",
     "mat_umfpack_",
     "mat_mkl_",
+    "condensed_",
 )
 
 
@@ -173,6 +174,11 @@ class NewtonSolver:
             ``fieldsplit_<name>_*`` options. Under the active-set VI Newton
             (``vinewtonrsls``) the splits come from the SNES DM's field decomposition,
             restricted to the inactive set (see :meth:`_set_splits`).
+        condensed: For ``pc_type = "python"`` (``[solver] preconditioner = "condensed"``): per
+            unknown, its name and whether it is pointwise (kind ``ode``). The pointwise species
+            are eliminated node by node and the Krylov method iterates on the Schur complement
+            of the transported ones (:class:`tumorpde.fem.condense.CondensedPC`; inner options
+            ``condensed_*``).
     """
 
     problem: NonlinearProblem
@@ -207,6 +213,7 @@ class NewtonSolver:
         flux_jacobian: str = "iteration",
         fixed: list[tuple[int, np.ndarray, fem.Constant]] | None = None,
         splits: dict[str, list[int]] | None = None,
+        condensed: list[tuple[str, bool]] | None = None,
     ) -> None:
         from petsc4py import PETSc
 
@@ -217,6 +224,8 @@ class NewtonSolver:
         self.fixed = list(fixed or [])
         self._split_sets = []
         self._split_holder: list[PETSc.SNES] = []
+        #: the static-condensation preconditioner context (``condensed``), or None
+        self.condensed: Any = None
         #: field splits: how often the DM's field decomposition was asked for the splits (once
         #: per change of the VI's active set)
         self.split_stats = {"decompositions": 0}
@@ -262,6 +271,8 @@ class NewtonSolver:
                 raise SolverOptionsError(_unused_message(prefix, unused, "at set-up"))
             if splits is not None:
                 self._set_splits(splits, unknowns)
+            if condensed is not None:
+                self._set_condensed(condensed, unknowns)
         except (SolverOptionsError, ValueError):
             _release_options(db, prefix)
             self.snes.destroy()
@@ -368,6 +379,27 @@ class NewtonSolver:
         if isinstance(dm, PETSc.DMShell):
             dm.setCreateFieldDecomposition(decomposition)
             pc.setDM(dm)
+
+    def _set_condensed(self, species: list[tuple[str, bool]], unknowns: list[fem.Function]) -> None:
+        """Give the Python preconditioner its static-condensation context."""
+        from tumorpde.fem.condense import CondensedPC
+
+        pc = self.snes.getKSP().getPC()
+        if pc.getType() != "python":
+            raise SolverOptionsError(
+                f"solver: the condensed preconditioner needs pc_type = 'python', not "
+                f"{pc.getType()!r}"
+            )
+        if len(species) != len(unknowns):
+            raise ValueError("condensed: one (name, pointwise) pair per unknown")
+        V = unknowns[0].function_space
+        if any(u.function_space is not V for u in unknowns) or V.dofmap.bs != 1:
+            raise ValueError("condensed: all unknowns on one scalar space")
+        # the SNES through a list emptied by destroy(), as for the field splits
+        holder: list[PETSc.SNES] = [self.snes]
+        self._split_holder = holder
+        self.condensed = CondensedPC(holder, species, V.dofmap.index_map.size_local, self.prefix)
+        pc.setPythonContext(self.condensed)
 
     def _split_assembly(
         self,
@@ -770,6 +802,9 @@ class NewtonSolver:
             iset.destroy()
         self._split_sets = []
         self._split_holder.clear()
+        if self.condensed is not None:
+            self.condensed._free()
+            self.condensed = None
         self._split = None
 
 
@@ -838,9 +873,19 @@ def solver_for(
             :class:`NewtonSolver`).
     """
     splits = None
+    condensed = None
     if str(petsc_options.get("pc_type", "")) == "fieldsplit":
         splits = species_splits(state.species)
         petsc_options = transport_options(petsc_options, splits)
+    elif (
+        str(petsc_options.get("pc_type", "")) == "python" and "pc_python_type" not in petsc_options
+    ):
+        # [solver] preconditioner = "condensed": the Python PC is the static condensation
+        from tumorpde.fem.condense import condensed_options
+
+        condensed = [(s.name, s.kind == "ode") for s in state.species]
+        transport = [name for name, pointwise in condensed if not pointwise]
+        petsc_options = condensed_options(petsc_options, transport)
     return NewtonSolver(
         forms.residuals,
         state.unknowns(),
@@ -853,6 +898,7 @@ def solver_for(
         flux_jacobian=flux_jacobian,
         fixed=[(f.index, f.dofs, f.value) for f in forms.fixed],
         splits=splits,
+        condensed=condensed,
     )
 
 

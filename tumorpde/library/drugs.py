@@ -14,7 +14,8 @@ File layout (the shipped files are worked examples)::
 
     name = "trastuzumab"
     mechanism = "receptor_antibody"          # | "ligand_trap" | "kinase_inhibitor"
-    targets = ["HER2"]                       # pathways: EGFR, HER2, MET, TGFBR, VEGFR2
+    targets = ["HER2"]                       # pathways: EGFR, HER2, MET, TGFBR, VEGFR2; or
+                                             # RANKL (ligand_trap of the bone cycle)
     molecular_weight = {value = 148000, unit = "g/mol", source = "...", confidence = "M"}
     diffusivity, plasma_unbound_fraction, available_volume_fraction, tissue_clearance
     [permeability]  normal, fenestrated, brain, tumor (, brain_efflux_ratio, btb, btb_spread,
@@ -59,6 +60,7 @@ from tumorpde.units import INTERNAL_UNITS, split_quantity, to_internal
 __all__ = [
     "DATA_DIR",
     "MAX_DOSES",
+    "MEDIATORS",
     "PATHWAYS",
     "Binding",
     "DoseAmount",
@@ -89,6 +91,12 @@ DATA_DIR = library.data_dir("drugs")
 PATHWAYS = ("EGFR", "HER2", "MET", "TGFBR", "VEGFR2")
 
 Pathway = Literal["EGFR", "HER2", "MET", "TGFBR", "VEGFR2"]
+
+#: Algebraic mediators a ligand trap may neutralize instead of a pathway's ligand: RANKL of the
+#: bone vicious cycle (:mod:`tumorpde.model.bone`, needs ``[bone]`` in the case).
+MEDIATORS = ("RANKL",)
+
+Target = Literal["EGFR", "HER2", "MET", "TGFBR", "VEGFR2", "RANKL"]
 Confidence = Literal["S", "M", "D"]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$", max_length=64)]
 
@@ -96,6 +104,10 @@ Name = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$", max_length=64)
 #: schedule is built). A daily drug over 100 years is 36,525 doses; 1e5 leaves room for
 #: several doses a day over decades while stopping "interval = 1e-9 h" (3.6e10 dose objects).
 MAX_DOSES = 100_000
+
+#: Routes with first-order absorption (the ``oral_one_compartment`` model): oral, and
+#: subcutaneous injection (absorption from the injection site through the lymph).
+ABSORBED_ROUTES = ("oral", "sc")
 
 _PARAM_REQUIRED = ("value", "unit", "source", "confidence")
 _PARAM_KEYS = (*_PARAM_REQUIRED, "note")
@@ -323,7 +335,7 @@ class TwoCompartmentMMPK(_Strict):
 
 
 class OralOneCompartmentPK(_Strict):
-    """One-compartment oral model with first-order absorption.
+    """One-compartment model with first-order absorption (oral or subcutaneous doses).
 
     ``clearance`` and ``volume`` are the apparent oral values CL/F and V/F, so the plasma
     concentration after a dose D is ``D ka / (V/F (ka - ke)) (e^{-ke t} - e^{-ka t})`` with
@@ -428,7 +440,7 @@ class Regimen(_Strict):
     dosing (doses at ``t >= stop`` are dropped). ``start`` and ``stop`` are on the same clock.
     """
 
-    route: Literal["iv", "oral"]
+    route: Literal["iv", "oral", "sc"]
     dose: Dose
     loading_dose: Dose | None = None
     interval: Time = Field(gt=0)
@@ -444,8 +456,8 @@ class Regimen(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> Regimen:
-        if self.route == "oral" and (self.infusion or self.loading_infusion):
-            raise ValueError("an oral regimen has no infusion time")
+        if self.route != "iv" and (self.infusion or self.loading_infusion):
+            raise ValueError(f"an {self.route} regimen has no infusion time")
         for name in ("infusion", "loading_infusion"):
             dur = getattr(self, name)
             if dur is not None and dur >= self.interval:
@@ -614,7 +626,7 @@ class DrugSpec(_Strict):
     name: Name
     description: str = ""
     mechanism: Literal["receptor_antibody", "ligand_trap", "kinase_inhibitor"]
-    targets: list[Pathway] = Field(min_length=1)
+    targets: list[Target] = Field(min_length=1)
     molecular_weight: PMolarMass
     diffusivity: PDiffusivity
     plasma_unbound_fraction: PPositiveFraction
@@ -649,12 +661,17 @@ class DrugSpec(_Strict):
                     "potency: a kinase_inhibitor needs [potency.<target>] for every target; "
                     "missing: " + ", ".join(missing)
                 )
+        mediators = [t for t in self.targets if t in MEDIATORS]
+        if mediators and (self.mechanism != "ligand_trap" or len(self.targets) != 1):
+            raise ValueError(
+                f"targets: {mediators[0]} is neutralized by a ligand_trap with that one target"
+            )
         extra = [t for t in self.potency if t not in self.targets]
         if extra:
             raise ValueError(f"potency: given for non-targets: {', '.join(extra)}")
         oral = self.pk.model == "oral_one_compartment"
         for rname, reg in self.regimens.items():
-            if (reg.route == "oral") != oral:
+            if (reg.route in ABSORBED_ROUTES) != oral:
                 raise ValueError(
                     f"regimens.{rname}.route: '{reg.route}' does not fit the "
                     f"'{self.pk.model}' PK model"

@@ -65,18 +65,18 @@ class Dose:
 
     time_h: float
     amount_mg: float
-    route: Literal["iv", "oral"] = "iv"
+    route: Literal["iv", "oral", "sc"] = "iv"
     duration_h: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.route not in ("iv", "oral"):
-            raise ValueError(f"route must be 'iv' or 'oral', got {self.route!r}")
+        if self.route not in ("iv", "oral", "sc"):
+            raise ValueError(f"route must be 'iv', 'oral' or 'sc', got {self.route!r}")
         if not (self.amount_mg >= 0 and math.isfinite(self.amount_mg)):
             raise ValueError(f"dose amount must be >= 0 mg, got {self.amount_mg!r}")
         if not (self.duration_h >= 0 and math.isfinite(self.duration_h)):
             raise ValueError(f"infusion duration must be >= 0 h, got {self.duration_h!r}")
-        if self.route == "oral" and self.duration_h:
-            raise ValueError("an oral dose has no infusion duration")
+        if self.route != "iv" and self.duration_h:
+            raise ValueError(f"an {self.route} dose has no infusion duration")
 
     @property
     def end_h(self) -> float:
@@ -418,7 +418,7 @@ class PlasmaPK:
             raise ValueError("molecular_weight must be > 0 g/mol")
         self.molecular_weight = float(molecular_weight)
         oral = isinstance(pk, OralOneCompartmentPK)
-        bad = [d for d in self.doses if (d.route == "oral") != oral]
+        bad = [d for d in self.doses if (d.route in ("oral", "sc")) != oral]
         if bad:
             raise ValueError(
                 f"a {bad[0].route} dose (t = {bad[0].time_h:g} h) does not fit the "

@@ -137,6 +137,9 @@ class Modifiers:
         signaling_receptor: Per ligand-less pathway, drug-bound receptors weighted by the
             signal they keep (partial antibody block), added to the free receptor in the signal.
         ligand_source: Per pathway, extra sources of its ligand (bone matrix release).
+        neutralized: Per algebraic mediator (``RANKL``), terms ``x_j = a_j/Kd_j`` of the drugs
+            that neutralize it; it keeps the free share ``1/(1 + sum_j x_j)`` (competitive,
+            quasi-steady binding).
         motility: Factors multiplying the tumor motility (signal and EMT gains), in order.
         chemotaxis: Chemotactic flux contributions of the tumor density.
         proliferation_signal: ``(weight, signal)`` pairs of the growth signal.
@@ -161,6 +164,7 @@ class Modifiers:
     extra_receptor: dict[str, list[Expr]] = field(default_factory=dict)
     signaling_receptor: dict[str, list[Expr]] = field(default_factory=dict)
     ligand_source: dict[str, list[Expr]] = field(default_factory=dict)
+    neutralized: dict[str, list[Expr]] = field(default_factory=dict)
     motility: list[Expr] = field(default_factory=list)
     chemotaxis: list[Expr] = field(default_factory=list)
     proliferation_signal: list[tuple[float, Expr]] = field(default_factory=list)

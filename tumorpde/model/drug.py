@@ -39,6 +39,11 @@ For drug j (catalog :mod:`tumorpde.library.drugs`, plasma curve :mod:`tumorpde.l
 - ligand traps (bevacizumab): complex :math:`B_L`, :math:`J = k_{on} a L - k_{off} B_L`, cleared
   at :math:`k_{cl}` and, like free IgG, back to plasma and with the interstitial fluid at
   :math:`((1-w) P_c S_v r_c + w P_t S_v r_t + Q_{isf}) B_L/\phi`; the ligand and the drug lose J;
+- mediator traps (denosumab on RANKL of the bone cycle, :mod:`tumorpde.model.bone`): RANKL
+  is algebraic there, so the binding is quasi-steady (seconds to minutes at nM drug, against
+  the day scale of osteoclasts): the drug contributes :math:`x = a/K_d` and RANKL keeps
+  :math:`1/(1 + \sum_j x_j)`, i.e. :math:`1 - \theta` with :math:`\theta = a/(a + K_d)` for
+  one drug; the drug is not depleted (pM RANKL against nM drug); needs ``[bone]``;
 - dynamic vessels (``[angiogenesis]``, :mod:`tumorpde.model.vessels`): both exchange terms are
   multiplied by the relative vessel density m, the lesion term also by the VEGF permeability
   factor, so anti-VEGF therapy changes the delivery of every drug;
@@ -63,7 +68,7 @@ import numpy as np
 import ufl
 from ufl.core.expr import Expr
 
-from tumorpde.library.drugs import DrugSpec, Treatment
+from tumorpde.library.drugs import MEDIATORS, DrugSpec, Treatment
 from tumorpde.library.pk import PlasmaPK, schedule
 from tumorpde.model import laws
 from tumorpde.model.base import CellField, Component, Context, Initial, QoI, global_value
@@ -94,9 +99,28 @@ class Drug(Component):
         self.target = self.spec.targets[0]
         doses = schedule(treatment.regimen, th.patient, cfg.time.t_end)
         self.plasma = PlasmaPK(self.spec.pk, doses, self.spec.molecular_weight)
-        target = cfg.pathways[self.target]
-        self.target_ligand = target.ligand.name if target.ligand is not None else None
-        self.target_internalized = target.ligand is not None and target.receptor.internalized
+        #: An algebraic mediator (RANKL of the bone cycle) instead of a pathway's ligand.
+        self.mediator = self.target in MEDIATORS
+        if self.mediator:
+            if cfg.bone is None:
+                from tumorpde.config import ConfigError
+
+                raise ConfigError(
+                    cfg.name,
+                    [
+                        (
+                            "therapy.treatments",
+                            f"{self.name}: neutralizes {self.target} of the bone vicious cycle, "
+                            "which needs [bone] in the case",
+                        )
+                    ],
+                )
+            self.target_ligand: str | None = None
+            self.target_internalized = False
+        else:
+            target = cfg.pathways[self.target]
+            self.target_ligand = target.ligand.name if target.ligand is not None else None
+            self.target_internalized = target.ligand is not None and target.receptor.internalized
         self.lesion_z = lesion_z(th.lesion_seed, th.lesion_leakiness)
         self.vessel_weight = th.tumor_permeability_weight
         self.lesion_density = th.lesion_density
@@ -183,7 +207,7 @@ class Drug(Component):
             out.append(
                 Species(N.drug_bound(self.name), "ode", "nM at u = 1", "drug_receptor", self.target)
             )
-        elif self.mechanism == "ligand_trap":
+        elif self.mechanism == "ligand_trap" and not self.mediator:
             out.append(Species(N.drug_complex(self.name), "ode", "nM", "drug_ligand", self.target))
         return out
 
@@ -228,7 +252,9 @@ class Drug(Component):
     def modifiers(self, ctx: Context) -> None:
         """Kinase block terms, receptor loss and extra receptor state, ADCC kill."""
         spec, mod = self.spec, ctx.mod
-        if self.mechanism == "kinase_inhibitor":
+        if self.mediator:
+            mod.neutralized.setdefault(self.target, []).append(self.neutralizing_term(ctx))
+        elif self.mechanism == "kinase_inhibitor":
             a = ufl.max_value(ctx.f(N.drug(self.name)), 0.0) / spec.available_volume_fraction
             for target, pot in spec.potency.items():
                 if target not in spec.targets:
@@ -284,7 +310,7 @@ class Drug(Component):
             ctx.add(N.drug(self.name), -u * J)
             # per-cell B is diluted by proliferation (- g B): daughters share the bound drug
             ctx.add(N.drug_bound(self.name), J - k_int * B - ctx.rates["birth"] * B)
-        elif self.mechanism == "ligand_trap":
+        elif self.mechanism == "ligand_trap" and not self.mediator:
             assert self.target_ligand is not None
             L = ctx.f(self.target_ligand)
             Bl = ctx.f(N.drug_complex(self.name))
@@ -297,6 +323,19 @@ class Drug(Component):
             exit_ = (host * e["PSr"] + lesion * e["PtSr"] + e["Q"]) * b_phi
             ctx.add(N.drug_complex(self.name), J - spec.tissue_clearance * Bl - exit_)
             ctx.add_balance(self.target_ligand, "trap", J)
+
+    def neutralizing_term(self, ctx: Context) -> Expr:
+        r"""Quasi-steady term :math:`x = a/K_d` of a mediator trap (free drug a, nM).
+
+        The mediator (RANKL) is algebraic in :mod:`tumorpde.model.bone`, so its binding is
+        taken at equilibrium: the bound share is :math:`\theta = x/(1 + x) = a/(a + K_d)` and
+        the mediator keeps :math:`1 - \theta`. Binding relaxes at :math:`k_{on} a + k_{off}`,
+        seconds to minutes at nM drug, far faster than the day scale of osteoclasts. The
+        drug is not depleted by binding (RANKL is pM against nM-to-uM drug in tissue).
+        """
+        assert self.spec.binding is not None
+        a = ufl.max_value(ctx.f(N.drug(self.name)), 0.0) / self.spec.available_volume_fraction
+        return a / self.spec.binding.kd_nM
 
     def lesion_weight(self, u: Expr) -> Expr:
         """Share of the vessels that are the lesion's: min(1, u/u_L), or u ("density")."""
@@ -326,6 +365,9 @@ class Drug(Component):
                 x = term if x is None else ufl.max_value(x, term)
             assert x is not None
             return {self.effect: x}
+        if self.mediator:
+            x = self.neutralizing_term(ctx)
+            return {self.effect: x / (1 + x)}
         assert self.target_ligand is not None
         Bl = ctx.f(N.drug_complex(self.name))
         return {self.effect: Bl / (Bl + ctx.f(self.target_ligand) + 1e-30)}

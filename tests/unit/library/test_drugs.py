@@ -12,6 +12,7 @@ import pytest
 from tumorpde.cli.drug import register as register_cli
 from tumorpde.library.drugs import (
     DATA_DIR,
+    MEDIATORS,
     PATHWAYS,
     DrugError,
     Patient,
@@ -26,6 +27,7 @@ ALL = [
     "bevacizumab",
     "cetuximab",
     "crizotinib",
+    "denosumab",
     "galunisertib",
     "lapatinib",
     "panitumumab",
@@ -33,7 +35,7 @@ ALL = [
 ]
 
 
-def test_catalog_lists_all_seven_drugs():
+def test_catalog_lists_all_shipped_drugs():
     assert available_drugs() == ALL
 
 
@@ -41,12 +43,13 @@ def test_catalog_lists_all_seven_drugs():
 def test_shipped_drug_loads_with_provenance(name: str):
     spec = load_drug(name)
     assert spec.name == name and spec.path == DATA_DIR / f"{name}.toml"
-    assert set(spec.targets) <= set(PATHWAYS)
+    assert set(spec.targets) <= set(PATHWAYS) | set(MEDIATORS)
     assert spec.regimens and spec.label
     if spec.mechanism == "kinase_inhibitor":
         assert set(spec.potency) == set(spec.targets) and spec.pk.model == "oral_one_compartment"
     else:
-        assert spec.binding is not None and spec.pk.model.startswith("two_compartment")
+        sc = all(r.route == "sc" for r in spec.regimens.values())  # absorbed: one compartment
+        assert spec.binding is not None and (sc or spec.pk.model.startswith("two_compartment"))
     rows = provenance(name)
     assert rows and all(r["confidence"] in ("S", "M", "D") and r["source"] for r in rows)
     assert all(
