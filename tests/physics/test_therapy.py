@@ -197,3 +197,23 @@ def test_compare_runs_arms_and_writes_table(comm, shared_tmp):
         assert [r["arm"] for r in table] == list(arms)
         assert "trastuzumab_tissue_auc_nMh" in table[1]
         assert Path(res["files"]["markdown"]).read_text().startswith("# her2_therapy_test")
+
+
+def test_arm_case_of_a_comparison_reloads_without_its_arms():
+    """An arm's resolved.toml loads again: it drops [compare], whose arms name other drugs."""
+    import tomllib
+
+    from tumorpde.output.rundir import resolved_toml
+    from tumorpde.studies.compare import arm_config
+
+    case = her2_case(
+        mesh={"kind": "box", "size": [4.0, 4.0, 4.0], "cells": [3, 3, 3]},
+        time={"t_end": "1 day", "dt": "1 day"},
+        pathways={"HER2": {}, "EGFR": {}},
+    )
+    case["compare"] = {"arms": {"untreated": [], "trastuzumab": ["trastuzumab"]}}
+    cfg = config_from_dict(case)
+    arm = arm_config(cfg, [], "untreated")
+    assert arm.compare is None and not arm.therapy.treatments
+    again = config_from_dict(tomllib.loads(resolved_toml(arm)))
+    assert again.name == arm.name and again.compare is None

@@ -63,13 +63,17 @@ def default_arms(cfg: CaseConfig) -> dict[str, list[str]]:
 
 
 def arm_config(cfg: CaseConfig, drugs: Sequence[str], arm: str) -> CaseConfig:
-    """The case with only the treatments of ``drugs`` (same everything else)."""
+    """The case with only the treatments of ``drugs`` (same everything else).
+
+    The arm's case drops ``[compare]``: its arms name drugs this arm no longer has, so the
+    arm's ``resolved.toml`` would not load again (``tumorpde view`` of an arm run).
+    """
     treatments = [
         t for t in (cfg.therapy.treatments if cfg.therapy else []) if t.spec.name in drugs
     ]
     therapy = cfg.therapy.model_copy(update={"treatments": treatments}) if cfg.therapy else None
     name = f"{cfg.name}-{arm}".replace("+", "_")[:64]
-    return cfg.model_copy(update={"therapy": therapy, "name": name})
+    return cfg.model_copy(update={"therapy": therapy, "name": name, "compare": None})
 
 
 def _time_average(t: np.ndarray, v: np.ndarray) -> float:
