@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     """
     from tumorpde.cli import batch, bench, compare, drug, mesh, params, rerun, run, schema, verify
     from tumorpde.cli import viz as viz_cli  # plot, animate
+    from tumorpde.cli import warmup as warmup_cli  # JIT cache warm-up
 
     p = argparse.ArgumentParser(
         prog="tumorpde",
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     # run also registers validate and info, batch also sensitivity
     for mod in (run, verify, bench, mesh, drug, params, compare, schema, rerun, batch, viz_cli):
         mod.register(sub)
+    warmup_cli.register(sub)
     from tumorpde.cli import view  # interactive viewer (window or trame browser session)
 
     view.register(sub)

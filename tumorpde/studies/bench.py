@@ -5,7 +5,8 @@ Problems (``tumorpde bench --problem ...``), run on one communicator at its curr
 * ``stream``: PETSc ``VecWAXPY`` triad, the bandwidth reference (GB/s) measured in the same run;
 * ``diffusion``: BioFVM's diffusion-decay test (D = 0.1 mm²/min, decay 0.1/min, dt = 0.01 min)
   on a P1 box, backward Euler with the operator and mass matrix assembled once and the
-  right-hand side as a mass-matrix product; 1 and 4 substrates;
+  right-hand side as a mass-matrix product; 1 and 4 substrates (4 also as one block solved by
+  :class:`~tumorpde.fem.multisolve.BlockCG`, ``layout: blocked``);
 * ``coupled``: the product's coupled tumor-ligand-receptor Newton step (4 species) on a box, at
   one or more sizes (``--size full``: 0.5M and 2.05M unknowns);
 * ``setup``: mesh, spaces and form compilation, cold (empty JIT cache) and warm: one small form,
@@ -298,7 +299,13 @@ LINEAR_SAFETY = 1e-2
 
 
 def bench_diffusion(
-    comm: Any, n: int, substrates: int, pc: str, mode: str = "tuned", steps: int = 10
+    comm: Any,
+    n: int,
+    substrates: int,
+    pc: str,
+    mode: str = "tuned",
+    steps: int = 10,
+    layout: str = "per_field",
 ) -> dict[str, Any]:
     """BioFVM diffusion-decay test on a unit-mm box, operators assembled once.
 
@@ -314,11 +321,20 @@ def bench_diffusion(
             :data:`LINEAR_SAFETY` times the last step's local-error estimate
             ``|u^{n+1} - (2u^n - u^{n-1})| / (2|u^{n+1}|)`` (Milne; 1e-8 until there is one).
         steps: Time steps.
+        layout: ``"per_field"``: one ``KSPSolve`` (and one mass-matrix product) per field.
+            ``"blocked"``: the fields as the columns of one dense block, the right-hand sides
+            as one mass-times-block product and all fields solved together by
+            :class:`~tumorpde.fem.multisolve.BlockCG` (``pc`` jacobi or none): the same CG
+            iterations, one pass over the matrix per iteration for all fields.
 
     Returns:
         The record, with the linear error of the last solve (against a 1e-12 solve, untimed)
         next to the local time-error estimate of that step.
     """
+    if layout == "blocked":
+        return _bench_diffusion_blocked(comm, n, substrates, pc, mode, steps)
+    if layout != "per_field":
+        raise ValueError(f"layout must be 'per_field' or 'blocked', not {layout!r}")
     from petsc4py import PETSc
 
     import ufl
@@ -402,6 +418,7 @@ def bench_diffusion(
         "problem": f"diffusion_{substrates}",
         "pc": pc,
         "mode": mode,
+        "layout": layout,
         "dofs": dofs,
         "unknowns": dofs * substrates,
         "steps": steps,
@@ -417,6 +434,116 @@ def bench_diffusion(
         "time_error_estimate_last_step": err_time,
     }
     for obj in (A, M, b, x, ksp, ref, diff, *older):
+        obj.destroy()
+    return out
+
+
+def _bench_diffusion_blocked(
+    comm: Any, n: int, substrates: int, pc: str, mode: str, steps: int
+) -> dict[str, Any]:
+    """:func:`bench_diffusion` with ``layout="blocked"`` (same problem, same record keys)."""
+    import ufl
+    from dolfinx import fem, mesh
+    from dolfinx.fem.petsc import assemble_matrix
+
+    from tumorpde.fem.multisolve import BlockCG, dense_block
+
+    t0 = time.perf_counter()
+    msh = mesh.create_box(comm, [np.zeros(3), np.ones(3)], [n, n, n], mesh.CellType.tetrahedron)
+    V = fem.functionspace(msh, ("Lagrange", 1))
+    D, lam, dt = 0.1 * 60, 0.1 * 60, 0.01 / 60  # mm^2/h, 1/h, h
+    w, v = ufl.TrialFunction(V), ufl.TestFunction(V)
+    a = fem.form((w * v + dt * (D * ufl.inner(ufl.grad(w), ufl.grad(v)) + lam * w * v)) * ufl.dx)
+    m = fem.form(w * v * ufl.dx)
+    t_setup = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    A = assemble_matrix(a)
+    A.assemble()
+    M = assemble_matrix(m)
+    M.assemble()
+    t_matrix = time.perf_counter() - t1
+    solver = BlockCG(A, substrates, pc)
+    tuned = mode == "tuned"
+    U, older, B, X = (dense_block(A, substrates) for _ in range(4))  # u^n, u^{n-1}, rhs, u^{n+1}
+    f = fem.Function(V)
+    for k in range(substrates):
+        f.interpolate(lambda x, k=k: np.exp(-((x - 0.5 + 0.05 * k) ** 2).sum(axis=0) / 0.02))
+        U.getDenseArray()[:, k] = f.x.petsc_vec.getArray(readonly=True)
+    u, uold, x = U.getDenseArray(), older.getDenseArray(), X.getDenseArray()
+    uold[:] = u
+    for blk in (U, older):
+        blk.assemble()
+    rtol = np.full(substrates, 1e-8)
+    pred = np.empty_like(u)
+    t_rhs = t_solve = 0.0
+    its = passes = 0
+    err_time = 0.0
+    for step in range(steps):
+        comm.Barrier()
+        s0 = time.perf_counter()
+        M.matMult(U, B)  # all right-hand sides in one pass over M
+        if tuned:
+            np.multiply(u, 2.0, out=x)  # x = 2u^n - u^{n-1} (u^n on the first step)
+            x -= uold
+            X.assemble()
+        s1 = time.perf_counter()
+        solver.solve(B, X, rtol=rtol if tuned else 1e-8, nonzero_guess=tuned)
+        s2 = time.perf_counter()
+        t_rhs += s1 - s0
+        t_solve += s2 - s1
+        its += int(solver.iterations.sum())
+        passes += solver.passes
+        if step > 0:  # Milne, per field: half the distance to the linear predictor, relative
+            np.multiply(u, 2.0, out=pred)
+            pred -= uold
+            pred -= x
+            sq = comm.allreduce(
+                np.stack([np.einsum("ij,ij->j", pred, pred), np.einsum("ij,ij->j", x, x)])
+            )
+            errs = 0.5 * np.sqrt(sq[0] / sq[1])
+            err_time = float(errs[-1])
+            if tuned:
+                rtol = np.clip(LINEAR_SAFETY * errs, 1e-12, 1e-4)
+        uold[:] = u
+        u[:] = x
+        for blk in (U, older):
+            blk.assemble()
+    # linear error of the last solve against a tight solve of the same system (not timed)
+    ref = dense_block(A, substrates)
+    ref.getDenseArray()[:] = x
+    ref.assemble()
+    solver.solve(B, ref, rtol=1e-12, nonzero_guess=True)
+    r = ref.getDenseArray(readonly=True)
+    sq = comm.allreduce(np.stack([((r - x)[:, -1] ** 2).sum(), (r[:, -1] ** 2).sum()]))
+    err_linear = float(np.sqrt(sq[0] / sq[1]))
+    t_rhs, t_solve = _max_time(comm, t_rhs), _max_time(comm, t_solve)
+    dofs = V.dofmap.index_map.size_global
+    per_step = (t_rhs + t_solve) / steps
+    # one lockstep iteration: the matrix once, 11 vector streams per active field
+    bytes_pass = _krylov_bytes(A, n_vectors=0)
+    bytes_total = bytes_pass * passes + 8.0 * 11 * A.getSize()[0] * its
+    out = {
+        "problem": f"diffusion_{substrates}",
+        "pc": pc,
+        "mode": mode,
+        "layout": "blocked",
+        "dofs": dofs,
+        "unknowns": dofs * substrates,
+        "steps": steps,
+        "krylov_its_per_solve": its / (steps * substrates),
+        "matrix_passes_per_step": passes / steps,
+        "setup_s": t_setup,
+        "matrix_assembly_s": t_matrix,
+        "rhs_s_per_step": t_rhs / steps,
+        "solve_s_per_step": t_solve / steps,
+        "step_s": per_step,
+        "s_per_Munknown": per_step / (dofs * substrates / 1e6),
+        "krylov_GBps": bytes_total / t_solve / 1e9 if t_solve > 0 else 0.0,
+        "linear_error_last_step": err_linear,
+        "time_error_estimate_last_step": err_time,
+    }
+    solver.destroy()
+    for obj in (A, M, U, older, B, X, ref):
         obj.destroy()
     return out
 
@@ -506,8 +633,14 @@ def product_compile(comm: Any, cells: int = 6) -> dict[str, Any]:
         cells: Cells per side of the box.
 
     Returns:
-        Cold and warm times (max over ranks) and the number of compiled objects.
+        Cold and warm times (max over ranks), the number of JIT calls (``product_jit_objects``)
+        and of kernel modules compiled into the cache by each pass
+        (``product_jit_kernels_cold``/``_warm``: distinct form signatures; 0 when warm).
     """
+    import itertools
+
+    import ufl
+
     from tumorpde.config import config_from_dict
     from tumorpde.simulation import Simulation
     from tumorpde.studies.cases import example_box_case
@@ -515,7 +648,13 @@ def product_compile(comm: Any, cells: int = 6) -> dict[str, Any]:
     cfg = config_from_dict(example_box_case(10.0, cells, "bench_compile"))
     cache = _shared_tempdir(comm, "tumorpde-jit-product-")
     out: dict[str, Any] = {}
+    compiled = 0  # kernel modules in the cache so far
+    # Both passes number their UFL Constants from the same count, as two fresh runs would: UFL
+    # orders a sum of Constants by their text ("c_11" before "c_9"), so a second construction
+    # in one process can change a signature and compile a kernel a new run would find cached.
+    first = next(ufl.Constant._counter) if ufl.Constant._counter is not None else 0
     for label in ("cold", "warm"):
+        ufl.Constant._counter = itertools.count(first)
         comm.Barrier()
         t0 = time.perf_counter()
         with _jit_probe(str(cache)) as jit:
@@ -525,6 +664,9 @@ def product_compile(comm: Any, cells: int = 6) -> dict[str, Any]:
         out[f"product_setup_{label}_s"] = _max_time(comm, t_setup)
         out[f"product_compile_{label}_s"] = _max_time(comm, jit["seconds"])
         out["product_jit_objects"] = int(jit["calls"])
+        kernels = comm.bcast(len(list(cache.glob("libffcx_*.c.cached"))), root=0)
+        out[f"product_jit_kernels_{label}"] = kernels - compiled
+        compiled = kernels
         del sim
     _remove_shared(comm, cache)
     return out
@@ -787,7 +929,7 @@ def run_all(
     n = SIZES[size]
     # progress: one unit per measurement, on stderr (stdout carries the JSON records)
     pcs = [pc for pc in ("jacobi", "sor", "gamg") if not (comm.size > 1 and pc == "sor")]
-    units = {"setup": 1, "diffusion": len(pcs) + 2, "coupled": len(n["coupled"]), "organ": 1}
+    units = {"setup": 1, "diffusion": len(pcs) + 3, "coupled": len(n["coupled"]), "organ": 1}
     meter = Meter(f"bench {size}", 1 + sum(units[p] for p in problems if p in units), err=True)
     done = [0]
 
@@ -811,6 +953,10 @@ def run_all(
             tick(f"diffusion {pc}")
         records.append(_measured(comm, bench_diffusion, n["diffusion"], 4, "jacobi"))
         tick("diffusion, 4 substrates")
+        # the same 4 fields as one block: one pass over the matrix per CG iteration for all
+        blocked = (n["diffusion"], 4, "jacobi", "tuned", 10, "blocked")
+        records.append(_measured(comm, bench_diffusion, *blocked))
+        tick("diffusion, 4 substrates blocked")
     if "coupled" in problems:
         for cells in n["coupled"]:
             records.append(_measured(comm, bench_coupled, cells, 3, coupled_solver))

@@ -194,6 +194,7 @@ def test_every_command_is_registered():
         "sensitivity",
         "plot",
         "animate",
+        "warmup",
         "view",
     ]
 
