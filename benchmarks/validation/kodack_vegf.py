@@ -158,9 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     rows, data = kodack_vegf_rows(MPI.COMM_WORLD, args.quick)
     if MPI.COMM_WORLD.rank == 0:
+        from run import print_rows
+
         print(json.dumps(data, indent=2))
-        for r in rows:
-            print(f"{'pass' if r['pass'] else 'MISS'}  {r['row']}: model {r['model_text']}")
+        print_rows(rows)
     return 0
 
 

@@ -108,6 +108,12 @@ def _row(
     }
 
 
+def print_rows(rows: list[dict[str, Any]]) -> None:
+    """One line per row: pass/MISS, the row, the model's value (standalone scripts)."""
+    for r in rows:
+        print(f"{'pass' if r['pass'] else 'MISS'}  {r['row']}: model {r['model_text']}")
+
+
 # ------------------------------------------------------------------------------ exposure rows
 def exposure_rows(comm: Any, quick: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Trastuzumab normal-brain ISF/plasma; lapatinib lesion/normal brain, lesion/peripheral."""

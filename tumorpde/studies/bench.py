@@ -298,6 +298,33 @@ def _krylov_bytes(A: Any, n_vectors: int = 16) -> float:
 LINEAR_SAFETY = 1e-2
 
 
+def _diffusion_operators(comm: Any, n: int) -> tuple[Any, Any, Any, float, float]:
+    """The diffusion bench's P1 space on the unit-mm box, its step matrix and mass matrix.
+
+    Returns:
+        ``(V, A, M, set-up seconds, matrix-assembly seconds)`` with ``A = M + dt (D K + lam M)``.
+    """
+    import ufl
+    from dolfinx import fem, mesh
+    from dolfinx.fem.petsc import assemble_matrix
+
+    t0 = time.perf_counter()
+    msh = mesh.create_box(comm, [np.zeros(3), np.ones(3)], [n, n, n], mesh.CellType.tetrahedron)
+    V = fem.functionspace(msh, ("Lagrange", 1))
+    D, lam, dt = 0.1 * 60, 0.1 * 60, 0.01 / 60  # mm^2/h, 1/h, h
+    w, v = ufl.TrialFunction(V), ufl.TestFunction(V)
+    a = fem.form((w * v + dt * (D * ufl.inner(ufl.grad(w), ufl.grad(v)) + lam * w * v)) * ufl.dx)
+    m = fem.form(w * v * ufl.dx)
+    t_setup = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    A = assemble_matrix(a)
+    A.assemble()
+    M = assemble_matrix(m)
+    M.assemble()
+    t_matrix = time.perf_counter() - t1
+    return V, A, M, t_setup, t_matrix
+
+
 def bench_diffusion(
     comm: Any,
     n: int,
@@ -337,24 +364,9 @@ def bench_diffusion(
         raise ValueError(f"layout must be 'per_field' or 'blocked', not {layout!r}")
     from petsc4py import PETSc
 
-    import ufl
-    from dolfinx import fem, mesh
-    from dolfinx.fem.petsc import assemble_matrix
+    from dolfinx import fem
 
-    t0 = time.perf_counter()
-    msh = mesh.create_box(comm, [np.zeros(3), np.ones(3)], [n, n, n], mesh.CellType.tetrahedron)
-    V = fem.functionspace(msh, ("Lagrange", 1))
-    D, lam, dt = 0.1 * 60, 0.1 * 60, 0.01 / 60  # mm^2/h, 1/h, h
-    w, v = ufl.TrialFunction(V), ufl.TestFunction(V)
-    a = fem.form((w * v + dt * (D * ufl.inner(ufl.grad(w), ufl.grad(v)) + lam * w * v)) * ufl.dx)
-    m = fem.form(w * v * ufl.dx)
-    t_setup = time.perf_counter() - t0
-    t1 = time.perf_counter()
-    A = assemble_matrix(a)
-    A.assemble()
-    M = assemble_matrix(m)
-    M.assemble()
-    t_matrix = time.perf_counter() - t1
+    V, A, M, t_setup, t_matrix = _diffusion_operators(comm, n)
     ksp = PETSc.KSP().create(comm)
     ksp.setOperators(A)
     ksp.setType("cg")
@@ -442,26 +454,11 @@ def _bench_diffusion_blocked(
     comm: Any, n: int, substrates: int, pc: str, mode: str, steps: int
 ) -> dict[str, Any]:
     """:func:`bench_diffusion` with ``layout="blocked"`` (same problem, same record keys)."""
-    import ufl
-    from dolfinx import fem, mesh
-    from dolfinx.fem.petsc import assemble_matrix
+    from dolfinx import fem
 
     from tumorpde.fem.multisolve import BlockCG, dense_block
 
-    t0 = time.perf_counter()
-    msh = mesh.create_box(comm, [np.zeros(3), np.ones(3)], [n, n, n], mesh.CellType.tetrahedron)
-    V = fem.functionspace(msh, ("Lagrange", 1))
-    D, lam, dt = 0.1 * 60, 0.1 * 60, 0.01 / 60  # mm^2/h, 1/h, h
-    w, v = ufl.TrialFunction(V), ufl.TestFunction(V)
-    a = fem.form((w * v + dt * (D * ufl.inner(ufl.grad(w), ufl.grad(v)) + lam * w * v)) * ufl.dx)
-    m = fem.form(w * v * ufl.dx)
-    t_setup = time.perf_counter() - t0
-    t1 = time.perf_counter()
-    A = assemble_matrix(a)
-    A.assemble()
-    M = assemble_matrix(m)
-    M.assemble()
-    t_matrix = time.perf_counter() - t1
+    V, A, M, t_setup, t_matrix = _diffusion_operators(comm, n)
     solver = BlockCG(A, substrates, pc)
     tuned = mode == "tuned"
     U, older, B, X = (dense_block(A, substrates) for _ in range(4))  # u^n, u^{n-1}, rhs, u^{n+1}
