@@ -86,7 +86,8 @@ def summarize(records: list[dict[str, Any]]) -> list[Row]:
             rows.append((name, value, None, None, note))
 
     def coupled_note(r: dict[str, Any]) -> str:
-        return f"n={r.get('cells_per_side', '?')}, {_mega(r['unknowns'])}"
+        pc = r.get("preconditioner", "default")
+        return f"n={r.get('cells_per_side', '?')}, {_mega(r['unknowns'])}, pc={pc}"
 
     add("diffusion_1_s_per_Mdof", best("diffusion_1", "s_per_Munknown", 1))
     add("diffusion_4_s_per_Munknown", best("diffusion_4", "s_per_Munknown", 1))
@@ -110,7 +111,11 @@ def summarize(records: list[dict[str, Any]]) -> list[Row]:
     setup = pick("setup", 1, "product_compile_cold_s")
     if setup:
         s = setup[0]
-        objs = f"default box case, {s['product_jit_objects']} JIT objects"
+        objs = (
+            f"default box case, {s['product_jit_objects']} JIT calls + "
+            f"{s.get('product_jit_batches', 0)} batches, "
+            f"{s.get('product_jit_kernels_cold', '?')} modules compiled"
+        )
         for label in ("cold", "warm"):
             add(
                 f"product_compile_{label}_s",
@@ -281,12 +286,18 @@ def main(argv: list[str] | None = None) -> int:
         help="organ atlas meshes (default: meshes/ of this checkout for the coarse mesh at "
         "tiny/small, ~/.cache/tumorpde/meshes for the fine one at full)",
     )
+    p.add_argument(
+        "--coupled-pc",
+        default="default,condensed",
+        help="[solver] preconditioners of the coupled problem, each recorded (the targets take "
+        "the fastest at the largest size)",
+    )
     args = p.parse_args(argv)
     out: Path = args.json
     out.parent.mkdir(parents=True, exist_ok=True)
     ranks = [int(r) for r in args.ranks.split(",")]
     problems = args.problem or list(PROBLEMS)
-    extra: list[str] = []
+    extra: list[str] = ["--coupled-pc", args.coupled_pc]
     if args.case is not None:
         extra += ["--case", str(args.case.resolve())]
     cache = args.mesh_cache

@@ -33,7 +33,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     problems = args.problem or list(PROBLEMS)
     # absolute: the organ case refers to its mesh relative to the case file, not to the cwd
     cache = args.mesh_cache.resolve() if args.mesh_cache is not None else None
-    records = run_all(comm, args.size, problems, args.json, args.case, cache)
+    pcs = [s.strip() for s in args.coupled_pc.split(",") if s.strip()]
+    records = run_all(comm, args.size, problems, args.json, args.case, cache, coupled_pcs=pcs)
     if comm.rank == 0:
         if args.json is None or args.print:
             for r in records:
@@ -75,6 +76,12 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         type=Path,
         help="where the organ's atlas mesh is found or built once (default "
         "~/.cache/tumorpde/meshes; a checkout's meshes/ holds the coarse ones)",
+    )
+    p.add_argument(
+        "--coupled-pc",
+        default="default",
+        help="comma-separated [solver] preconditioners the coupled problem runs with, each "
+        "recorded separately (e.g. default,condensed; default: the case's default)",
     )
     p.set_defaults(func=_cmd_bench)
     return p

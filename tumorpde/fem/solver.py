@@ -219,6 +219,8 @@ class NewtonSolver:
 
         from dolfinx.fem.petsc import NonlinearProblem
 
+        from tumorpde.fem.jit import batch_compiled
+
         if fixed and (parts is None or integrands is None):
             raise ValueError("fixed (Dirichlet) nodes need the split assembly (parts, integrands)")
         self.fixed = list(fixed or [])
@@ -233,16 +235,32 @@ class NewtonSolver:
 
         self.prefix = prefix
         _check_types(petsc_options)
+        split = (
+            _split_forms(parts, integrands, unknowns, static or []) if parts is not None else None
+        )
+        # the problem's own forms: with the split assembly its Jacobian callback assembles J
+        # and (with integrands) its residual, so NonlinearProblem needs them only for the
+        # layout (vectors, the Jacobian's preallocation): one P1 form each stands in for them
+        F_problem, J_problem = residuals, None
+        if split is not None:
+            F_problem, J_problem = _layout_forms(residuals, unknowns, integrands is not None)
         db = PETSc.Options()
         _own_options(db, prefix, petsc_options)
+        comm = unknowns[0].function_space.mesh.comm
+        batch = [*F_problem, *(a for row in J_problem or [] for a in row)]
+        batch += split.ufl_forms() if split is not None else []
         try:
-            self.problem = NonlinearProblem(
-                residuals,
-                unknowns,
-                petsc_options_prefix=prefix,
-                petsc_options=dict(petsc_options),
-                kind="mpi",
-            )
+            with batch_compiled(batch, comm):
+                self.problem = NonlinearProblem(
+                    F_problem,
+                    unknowns,
+                    J=J_problem,
+                    petsc_options_prefix=prefix,
+                    petsc_options=dict(petsc_options),
+                    kind="mpi",
+                )
+                if split is not None:
+                    split.compile()
         except PETSc.Error as exc:
             # A failing setFromOptions leaves the prefix pushed (DOLFINx 0.11): pop it so later
             # problems do not inherit a corrupted options prefix.
@@ -293,8 +311,8 @@ class NewtonSolver:
         self._refresh_next = True
         self._its_at_refresh = 0
         self._frozen: dict[str, Any] = {}
-        if parts is not None:
-            self._split_assembly(parts, integrands, unknowns, static or [])
+        if split is not None:
+            self._split_assembly(split, integrands, unknowns)
         self.bounds = None
         if str(petsc_options.get("snes_type", "")).startswith("vi"):
             from dolfinx.la.petsc import assign
@@ -403,59 +421,39 @@ class NewtonSolver:
 
     def _split_assembly(
         self,
-        parts: list[tuple[ufl.Form, ufl.Form | None]],
+        split: _SplitForms,
         integrands: list[Expr] | None,
         unknowns: list[fem.Function],
-        static: list[fem.Constant | fem.Function],
     ) -> None:
         """Install residual/Jacobian callbacks that assemble flux and pointwise parts apart.
 
-        Flux blocks are assembled as matrices by DOLFINx; blocks that depend only on ``static``
+        Flux blocks are assembled as matrices by DOLFINx; blocks that depend only on static
         data are assembled once (:meth:`refresh_static`). Pointwise (vertex-quadrature) parts
         are nodal: with ``integrands`` all residual parts and all non-zero Jacobian diagonals
         come from two :class:`tumorpde.fem.pointwise.PointwiseAssembler` evaluations; without,
         each non-zero pointwise Jacobian block is one vector assembly of the derivative in the
         direction "all ones" (vertex quadrature couples a node only to itself).
+
+        Args:
+            split: The split's forms (:func:`_split_forms`), compiled.
+            integrands: Pointwise integrands of the residuals, or None.
+            unknowns: The unknowns, all on one space.
         """
         import time
 
         from petsc4py import PETSc
 
-        import ufl
         from dolfinx import cpp as _cpp
         from dolfinx import fem, la
         from dolfinx.fem.petsc import assign
         from dolfinx.la.petsc import assign as assign_arrays
-        from ufl.algorithms import expand_derivatives
 
         from tumorpde.fem.pointwise import PointwiseAssembler
 
         V = unknowns[0].function_space
-        if any(u.function_space is not V for u in unknowns):
-            raise ValueError("the split assembly needs all unknowns on one space")
-        ones = fem.Function(V)
-        ones.x.array[:] = 1.0
         nsp = len(unknowns)
-        flux: dict[tuple[int, int], fem.Form] = {}
-        frozen: dict[tuple[int, int], fem.Form] = {}
-        # pointwise Jacobian blocks: UFL derivative integrands (with ``integrands``), else forms
-        point: dict[tuple[int, int], Any] = {}
-        static_ids = {id(o) for o in static}
-        for i, (fp, ff) in enumerate(parts):
-            for j, uj in enumerate(unknowns):
-                if ff is not None:
-                    d = expand_derivatives(ufl.derivative(ff, uj))
-                    if not d.empty():
-                        target = frozen if _depends_only_on(d, static_ids) else flux
-                        target[(i, j)] = fem.form(d)
-                if integrands is not None:
-                    e = expand_derivatives(ufl.derivative(integrands[i], uj, ones))
-                    if not isinstance(e, ufl.constantvalue.Zero):
-                        point[(i, j)] = e
-                else:
-                    d = expand_derivatives(ufl.derivative(fp, uj, ones))
-                    if not d.empty():
-                        point[(i, j)] = fem.form(d)
+        flux, frozen, point = split.flux, split.frozen, split.point
+        ones = split.ones
         index_sets = _cpp.la.petsc.create_index_sets([(V.dofmap.index_map, 1)] * nsp)
         n = V.dofmap.index_map.size_local
         n_ghost = V.dofmap.index_map.num_ghosts
@@ -475,26 +473,11 @@ class NewtonSolver:
         diag_cols = lgmap.apply(cols).reshape(-1, 1)  # type: ignore[arg-type]
         jac_pw: PointwiseAssembler | None = None
         res_pw: PointwiseAssembler | None = None
-        flux_res: list[fem.Form | None] = []
+        linear_rows = split.linear_rows
+        flux_res = split.flux_res
         if integrands is not None:
             jac_pw = PointwiseAssembler(V, [point[k] for k in pairs])
             res_pw = PointwiseAssembler(V, integrands)
-            # a flux residual whose Jacobian blocks are all frozen is affine in the unknowns:
-            # r_i = r_i(0) + sum_j K_ij u_j, evaluated as matrix-vector products
-            known = static_ids | {id(u) for u in unknowns}
-            linear_rows = {
-                i
-                for i, (_, ff) in enumerate(parts)
-                if ff is not None
-                and not any(k[0] == i for k in flux)
-                and _depends_only_on(ff, known)
-            }
-            flux_res = [
-                fem.form(ff) if ff is not None and i not in linear_rows else None
-                for i, (_, ff) in enumerate(parts)
-            ]
-        else:
-            linear_rows = set()
         fixed = self.fixed
         fixed_rows = None
         if fixed:
@@ -512,7 +495,7 @@ class NewtonSolver:
             refresh=True,
             blocks=frozen,
             rows=linear_rows,
-            forms=[fem.form(ff) if ff is not None else None for _, ff in parts],
+            forms=split.residual_fluxes,
             unknowns=unknowns,
         )
         self.refresh_static()
@@ -845,6 +828,142 @@ def _free_frozen(fz: dict[str, Any]) -> None:
         if M is not None:
             M.destroy()
     fz.update(matrices={}, constant=None, work=None, offset={}, reuse=None, pattern_final=False)
+
+
+class _SplitForms:
+    """The split assembly's forms: UFL first (to compile them in one batch), then compiled.
+
+    Attributes (after :meth:`compile`: ``dolfinx.fem.Form``; before: UFL forms):
+        flux: Unknown-dependent flux Jacobian blocks ``(i, j)``.
+        frozen: Flux Jacobian blocks that depend only on static data.
+        point: Pointwise Jacobian blocks: UFL derivative integrands (with integrands) or
+            forms (without; compiled).
+        flux_res: Flux residual rows assembled as vectors (None: none, or an affine row).
+        residual_fluxes: Every row's flux residual (None without flux).
+        linear_rows: Rows whose flux residual is affine in the unknowns (all blocks frozen).
+        ones: The function "all ones" on the unknowns' space (the pointwise direction).
+    """
+
+    def __init__(self) -> None:
+        self.flux: dict[tuple[int, int], Any] = {}
+        self.frozen: dict[tuple[int, int], Any] = {}
+        self.point: dict[tuple[int, int], Any] = {}
+        self.flux_res: list[Any] = []
+        self.residual_fluxes: list[Any] = []
+        self.linear_rows: set[int] = set()
+        self.ones: Any = None
+        self._point_forms = False
+
+    def ufl_forms(self) -> list[Any]:
+        """Every UFL form to compile (for one batch)."""
+        forms = [*self.flux.values(), *self.frozen.values(), *self.flux_res]
+        forms += self.residual_fluxes
+        if self._point_forms:
+            forms += list(self.point.values())
+        return [f for f in forms if f is not None]
+
+    def compile(self) -> None:
+        """Replace the UFL forms by compiled ones (``fem.form``; inside a batch: no compile)."""
+        from dolfinx import fem
+
+        def c(f: Any) -> Any:
+            return None if f is None else fem.form(f)
+
+        self.flux = {k: c(f) for k, f in self.flux.items()}
+        self.frozen = {k: c(f) for k, f in self.frozen.items()}
+        if self._point_forms:
+            self.point = {k: c(f) for k, f in self.point.items()}
+        self.flux_res = [c(f) for f in self.flux_res]
+        self.residual_fluxes = [c(f) for f in self.residual_fluxes]
+
+
+def _split_forms(
+    parts: list[tuple[ufl.Form, ufl.Form | None]],
+    integrands: list[Expr] | None,
+    unknowns: list[fem.Function],
+    static: list[fem.Constant | fem.Function],
+) -> _SplitForms:
+    """The UFL forms of :meth:`NewtonSolver._split_assembly` (not compiled yet).
+
+    Raises:
+        ValueError: If the unknowns are not all on one space.
+    """
+    import ufl
+    from dolfinx import fem
+    from ufl.algorithms import expand_derivatives
+
+    V = unknowns[0].function_space
+    if any(u.function_space is not V for u in unknowns):
+        raise ValueError("the split assembly needs all unknowns on one space")
+    out = _SplitForms()
+    out.ones = fem.Function(V)
+    out.ones.x.array[:] = 1.0
+    out._point_forms = integrands is None
+    static_ids = {id(o) for o in static}
+    for i, (fp, ff) in enumerate(parts):
+        for j, uj in enumerate(unknowns):
+            if ff is not None:
+                d = expand_derivatives(ufl.derivative(ff, uj))
+                if not d.empty():
+                    target = out.frozen if _depends_only_on(d, static_ids) else out.flux
+                    target[(i, j)] = d
+            if integrands is not None:
+                e = expand_derivatives(ufl.derivative(integrands[i], uj, out.ones))
+                if not isinstance(e, ufl.constantvalue.Zero):
+                    out.point[(i, j)] = e
+            else:
+                d = expand_derivatives(ufl.derivative(fp, uj, out.ones))
+                if not d.empty():
+                    out.point[(i, j)] = d
+    out.residual_fluxes = [ff for _, ff in parts]
+    if integrands is not None:
+        # a flux residual whose Jacobian blocks are all frozen is affine in the unknowns:
+        # r_i = r_i(0) + sum_j K_ij u_j, evaluated as matrix-vector products
+        known = static_ids | {id(u) for u in unknowns}
+        out.linear_rows = {
+            i
+            for i, (_, ff) in enumerate(parts)
+            if ff is not None
+            and not any(k[0] == i for k in out.flux)
+            and _depends_only_on(ff, known)
+        }
+        out.flux_res = [
+            ff if ff is not None and i not in out.linear_rows else None
+            for i, (_, ff) in enumerate(parts)
+        ]
+    return out
+
+
+def _layout_forms(
+    residuals: list[ufl.Form], unknowns: list[fem.Function], own_residual: bool
+) -> tuple[list[ufl.Form], list[list[ufl.Form | None]]]:
+    """Stand-in forms for NonlinearProblem when the split assembly computes J (and F).
+
+    The Jacobian's preallocation needs only which blocks are non-zero: every non-zero block
+    ``dF_i/du_j`` is replaced by the P1 mass form, whose cell-integral pattern is the same
+    (the assembled matrix keeps only the entries the callbacks insert). With ``own_residual``
+    the residual callback is the split one too, and the residuals are replaced by one P1 load
+    form (only the vector layout is used). One kernel each instead of one per block.
+
+    Returns:
+        ``(F, J)`` for ``NonlinearProblem(F, u, J=J)``.
+    """
+    import ufl
+    from ufl.algorithms import expand_derivatives
+
+    V = unknowns[0].function_space
+    v, w = ufl.TestFunction(V), ufl.TrialFunction(V)
+    dx = ufl.Measure("dx", domain=V.mesh)
+    mass = w * v * dx
+    J: list[list[ufl.Form | None]] = []
+    for F_i in residuals:
+        row: list[ufl.Form | None] = []
+        for u_j in unknowns:
+            d = expand_derivatives(ufl.derivative(F_i, u_j, w))
+            row.append(None if d.empty() else mass)
+        J.append(row)
+    F = [v * dx for _ in residuals] if own_residual else residuals
+    return F, J
 
 
 def _depends_only_on(expr: ufl.Form | Expr, ids: set[int]) -> bool:

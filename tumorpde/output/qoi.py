@@ -18,6 +18,7 @@ import numpy as np
 import ufl
 from dolfinx import fem
 
+from tumorpde.fem.jit import batch_compiled
 from tumorpde.model.boundary import flux_column
 
 if TYPE_CHECKING:
@@ -72,30 +73,39 @@ class QoIs:
             subdomain_data=dom.cell_tags,
             metadata={"quadrature_rule": "vertex", "quadrature_degree": 1},
         )
-        self._ratios: dict[str, tuple[fem.Form, fem.Form | None]] = {}
+        # the UFL integrals first, then all compiled into one C module (tumorpde.fem.jit)
+        ratios = {}
         for q in model.qois(forms.context):
             dx = dxl if q.region is None else dxr(dom.regions[q.region])
-            den = fem.form(q.denominator * dx) if q.denominator is not None else None
-            self._ratios[q.name] = (fem.form(q.numerator * dx), den)
+            den = q.denominator * dx if q.denominator is not None else None
+            ratios[q.name] = (q.numerator * dx, den)
         # Global balance of each ligand: storage - production + decay + binding (+ matrix).
-        self._balance = {
-            L: {k: fem.form(v * dxl) for k, v in terms.items()}
-            for L, terms in forms.balance.items()
-        }
-        self.last_balance: dict[str, float] = dict.fromkeys(self.balance_columns(), 0.0)
+        balance = {L: {k: v * dxl for k, v in terms.items()} for L, terms in forms.balance.items()}
         # outward fluxes through named boundaries: imposed ones (robin, flux) as integrals of
         # q.n; at fixed values the reaction flux, minus the sum of the unconstrained residual over
         # the constrained nodes (all other rows vanish, and all rows sum to storage - sources
         # + sinks, which conservation equates to minus the outflow)
         ds = forms.ds
-        self._flux: dict[str, fem.Form] = {}
+        fluxes = {}
         for (s, b), qn in forms.boundary_flux.items():
             assert ds is not None
-            self._flux[flux_column(s, b)] = fem.form(qn * ds(dom.boundaries[b]))
-        self._fixed = [
-            (flux_column(f.species, f.boundary), fem.form(forms.residuals[f.index]), f.dofs)
-            for f in forms.fixed
-        ]
+            fluxes[flux_column(s, b)] = qn * ds(dom.boundaries[b])
+        batch = [f for pair in ratios.values() for f in pair]
+        batch += [f for terms in balance.values() for f in terms.values()]
+        batch += [*fluxes.values(), *(forms.residuals[f.index] for f in forms.fixed)]
+        with batch_compiled(batch, self.comm):
+            self._ratios: dict[str, tuple[fem.Form, fem.Form | None]] = {
+                k: (fem.form(a), None if b is None else fem.form(b)) for k, (a, b) in ratios.items()
+            }
+            self._balance = {
+                L: {k: fem.form(a) for k, a in terms.items()} for L, terms in balance.items()
+            }
+            self._flux: dict[str, fem.Form] = {k: fem.form(a) for k, a in fluxes.items()}
+            self._fixed = [
+                (flux_column(f.species, f.boundary), fem.form(forms.residuals[f.index]), f.dofs)
+                for f in forms.fixed
+            ]
+        self.last_balance: dict[str, float] = dict.fromkeys(self.balance_columns(), 0.0)
         self.last_fixed: dict[str, float] = {c: 0.0 for c, _, _ in self._fixed}
         self._boundary_sinks = {
             L: {b: col for col, (s, b) in _flux_keys(forms).items() if s == L}

@@ -215,13 +215,20 @@ def _jit_probe(cache_dir: str | None = None) -> Iterator[dict[str, float]]:
     and the callers' ``jit_options``, so code that does not expose ``jit_options`` (the product's
     :class:`~tumorpde.simulation.Simulation`) compiles into it.
 
+    Batched compilations (:mod:`tumorpde.fem.jit`, several forms in one module) are timed and
+    counted too (``batches``); a form found in a batch is not a JIT call.
+
     Yields:
-        ``{"seconds": time inside the JIT on this rank, "calls": number of JIT calls}``.
+        ``{"seconds": time inside the JIT on this rank, "calls": number of single JIT calls,
+        "batches": number of batched compilations}``.
     """
     from dolfinx import jit
 
+    from tumorpde.fem import jit as batch_jit
+
     get_options, ffcx_jit = jit.get_options, jit.ffcx_jit
-    stats = {"seconds": 0.0, "calls": 0.0}
+    compile_batch = batch_jit._compile_batch
+    stats = {"seconds": 0.0, "calls": 0.0, "batches": 0.0}
 
     def timed(*args: Any, **kwargs: Any) -> Any:
         t0 = time.perf_counter()
@@ -231,16 +238,26 @@ def _jit_probe(cache_dir: str | None = None) -> Iterator[dict[str, float]]:
             stats["seconds"] += time.perf_counter() - t0
             stats["calls"] += 1
 
+    def timed_batch(*args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return compile_batch(*args, **kwargs)
+        finally:
+            stats["seconds"] += time.perf_counter() - t0
+            stats["batches"] += 1
+
     def options(priority_options: dict | None = None) -> dict:
         return get_options({**(priority_options or {}), "cache_dir": cache_dir})
 
     jit.ffcx_jit = timed
+    batch_jit._compile_batch = timed_batch
     if cache_dir is not None:
         jit.get_options = options
     try:
         yield stats
     finally:
         jit.ffcx_jit, jit.get_options = ffcx_jit, get_options
+        batch_jit._compile_batch = compile_batch
 
 
 def _max_time(comm: Any, t: float) -> float:
@@ -630,7 +647,8 @@ def product_compile(comm: Any, cells: int = 6) -> dict[str, Any]:
         cells: Cells per side of the box.
 
     Returns:
-        Cold and warm times (max over ranks), the number of JIT calls (``product_jit_objects``)
+        Cold and warm times (max over ranks), the number of single JIT calls
+        (``product_jit_objects``) and of batched ones (``product_jit_batches``)
         and of kernel modules compiled into the cache by each pass
         (``product_jit_kernels_cold``/``_warm``: distinct form signatures; 0 when warm).
     """
@@ -661,6 +679,7 @@ def product_compile(comm: Any, cells: int = 6) -> dict[str, Any]:
         out[f"product_setup_{label}_s"] = _max_time(comm, t_setup)
         out[f"product_compile_{label}_s"] = _max_time(comm, jit["seconds"])
         out["product_jit_objects"] = int(jit["calls"])
+        out["product_jit_batches"] = int(jit["batches"])
         kernels = comm.bcast(len(list(cache.glob("libffcx_*.c.cached"))), root=0)
         out[f"product_jit_kernels_{label}"] = kernels - compiled
         compiled = kernels
@@ -897,6 +916,7 @@ def run_all(
     organ_case: str | Path | None = None,
     mesh_cache: str | Path | None = None,
     coupled_solver: dict[str, Any] | None = None,
+    coupled_pcs: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Run the selected problems on ``comm`` (a communicator from tumorpde.fem.backend's MPI).
 
@@ -913,6 +933,9 @@ def run_all(
             :func:`bench_organ`).
         coupled_solver: ``[solver]`` table of the ``coupled`` problem (see
             :func:`bench_coupled`), e.g. ``{"preconditioner": "fieldsplit"}``.
+        coupled_pcs: Run the ``coupled`` problem once per entry with ``[solver]
+            preconditioner`` set to it (``"default"``: the case's default); each record has a
+            ``preconditioner`` key. Default: only ``coupled_solver`` as given.
 
     Returns:
         The records (same on all ranks).
@@ -926,7 +949,18 @@ def run_all(
     n = SIZES[size]
     # progress: one unit per measurement, on stderr (stdout carries the JSON records)
     pcs = [pc for pc in ("jacobi", "sor", "gamg") if not (comm.size > 1 and pc == "sor")]
-    units = {"setup": 1, "diffusion": len(pcs) + 3, "coupled": len(n["coupled"]), "organ": 1}
+    variants: list[tuple[str, dict[str, Any] | None]] = []
+    for name in coupled_pcs or ["default"]:
+        table = dict(coupled_solver or {})
+        if name != "default":
+            table["preconditioner"] = name
+        variants.append((table.get("preconditioner", "default"), table or None))
+    units = {
+        "setup": 1,
+        "diffusion": len(pcs) + 3,
+        "coupled": len(n["coupled"]) * len(variants),
+        "organ": 1,
+    }
     meter = Meter(f"bench {size}", 1 + sum(units[p] for p in problems if p in units), err=True)
     done = [0]
 
@@ -956,8 +990,11 @@ def run_all(
         tick("diffusion, 4 substrates blocked")
     if "coupled" in problems:
         for cells in n["coupled"]:
-            records.append(_measured(comm, bench_coupled, cells, 3, coupled_solver))
-            tick(f"coupled n={cells}")
+            for name, table in variants:
+                rec = _measured(comm, bench_coupled, cells, 3, table)
+                rec["preconditioner"] = name
+                records.append(rec)
+                tick(f"coupled n={cells} ({name})")
     if "organ" in problems:
         try:
             records.append(

@@ -457,11 +457,27 @@ def _absolute_paths(overrides: Mapping[str, Any], base_dir: Path) -> dict[str, A
     return out
 
 
+#: Extra adaptive time steps per dose in :func:`estimate_cost`: an IV infusion's sharp plasma
+#: peak (and its start and end breakpoints) restarts the step size from small steps; an oral or
+#: sc dose adds little more than a step end. Measured on the HER2 brain comparison (42 d,
+#: 2026-12-01): untreated 64 steps, trastuzumab q3w (3 infusions, at 0, 21 and 42 d) 197,
+#: lapatinib daily (43 oral doses) 111, both 290: ~40-65 per infusion, ~1 per oral dose.
+STEPS_PER_DOSE = {"iv": 40.0, "oral": 1.0, "sc": 1.0}
+
+#: Species a drug adds to the coupled system in :func:`estimate_cost` (free tissue drug and
+#: bound target; a rough count: the cost only orders runs).
+SPECIES_PER_DRUG = 2
+
+
 def estimate_cost(cfg: CaseConfig) -> float:
     """Relative cost of a case: time steps × mesh cells × species (0 if unknown).
 
     Box meshes count 6 tetrahedra per box cell; a mesh file's cell count is read from the
-    JSON metadata beside it, else its size in bytes stands in.
+    JSON metadata beside it, else its size in bytes stands in. Drugs add species
+    (:data:`SPECIES_PER_DRUG`) and, with adaptive time stepping, steps per dose
+    (:data:`STEPS_PER_DOSE`), so the arms of a therapy comparison (same mesh, same physics
+    but the drugs) are ordered by their expected cost and the scheduler starts the most
+    expensive arms first.
     """
     steps = cfg.time.t_end / cfg.time.dt
     mesh = cfg.mesh
@@ -480,6 +496,15 @@ def estimate_cost(cfg: CaseConfig) -> float:
             except OSError:
                 cells = 0.0
     species = 3 + 4 * len(cfg.pathways)
+    therapy = cfg.therapy
+    if therapy is not None and therapy.treatments:
+        from tumorpde.library.pk import schedule
+
+        species += SPECIES_PER_DRUG * len(therapy.treatments)
+        if cfg.time.adaptive:
+            for t in therapy.treatments:
+                for d in schedule(t.regimen, therapy.patient, cfg.time.t_end):
+                    steps += STEPS_PER_DOSE.get(d.route, 1.0)
     return float(steps * cells * species)
 
 
