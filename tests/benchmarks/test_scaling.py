@@ -105,3 +105,22 @@ def test_packaged_organ_case_keeps_the_physics_of_the_example():
     assert "mesh" not in packaged
     example.pop("mesh")
     assert packaged == example
+
+
+def test_rows_after_the_speedup_are_judged_at_the_preset():
+    """Every row is judged at the preset, also after the speedup row.
+
+    The speedup row once reused the preset's name for its problem size, and every row after it
+    was printed n/a instead of yes/no.
+    """
+    summarize = _scaling_script()["summarize"]
+    common = {"problem": "coupled", "size": "full", "unknowns": 2.0e6, "cells_per_side": 79}
+    records = [
+        {**common, "ranks": 1, "step_s": 10.0, "s_per_Munknown": 5.0, "preconditioner": "a"},
+        {**common, "ranks": 2, "step_s": 6.0, "s_per_Munknown": 3.0, "preconditioner": "b"},
+        {"problem": "setup", "ranks": 1, "size": "full", "setup_s_per_Mvertex": 16.0},
+    ]
+    rows = {name: (value, met, note) for name, value, _, met, note in summarize(records)}
+    assert rows["speedup_2ranks"][:2] == (10.0 / 6.0, True)
+    assert rows["setup_s_per_Mvertex"][1] is False
+    assert rows["coupled_s_per_Munknown_2ranks"][2].endswith("pc=b")

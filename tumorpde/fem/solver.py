@@ -254,7 +254,8 @@ class NewtonSolver:
                 self.problem = NonlinearProblem(
                     F_problem,
                     unknowns,
-                    J=J_problem,
+                    # None blocks are zero blocks (DOLFINx's stub types the rows without None)
+                    J=J_problem,  # type: ignore[arg-type]
                     petsc_options_prefix=prefix,
                     petsc_options=dict(petsc_options),
                     kind="mpi",

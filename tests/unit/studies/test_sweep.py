@@ -283,3 +283,26 @@ def test_compare_arms_are_costed_by_their_drugs():
     costs = [estimate_cost(arm_config(cfg, drugs, arm)) for arm, drugs in arms.items()]
     order = [list(arms)[i] for i in Scheduler(costs).queue]
     assert order == ["trastuzumab+lapatinib", "trastuzumab", "lapatinib", "untreated"]
+
+
+def test_a_base_with_compare_arms_takes_an_untreated_arm(tmp_path):
+    """A sweep arm may remove the drugs that the base case's [compare] arms name.
+
+    her2_brain_therapy.toml has [compare] arms; an untreated arm failed their drug check. The
+    sweep's runs do not carry [compare].
+    """
+    base = REPO / "benchmarks" / "cases" / "her2_brain_therapy.toml"
+    path = tmp_path / "sweep.toml"
+    path.write_text(
+        f'base = "{base}"\n'
+        '[set]\n"time.t_end" = "1 day"\n'
+        "[arms.untreated]\n"
+        '"therapy.treatments" = []\n'
+        "[arms.both]\n"
+    )
+    s = load_sweep(path)
+    assert [r.arm for r in s.runs] == ["untreated", "both"]
+    untreated, both = (s.config(r) for r in s.runs)
+    assert untreated.compare is None and both.compare is None
+    assert not untreated.therapy.treatments
+    assert len(both.therapy.treatments) == 2
