@@ -232,27 +232,22 @@ def _jit_probe(cache_dir: str | None = None) -> Iterator[dict[str, float]]:
     compile_batch = batch_jit._compile_batch
     stats = {"seconds": 0.0, "calls": 0.0, "batches": 0.0}
 
-    def timed(*args: Any, **kwargs: Any) -> Any:
-        t0 = time.perf_counter()
-        try:
-            return ffcx_jit(*args, **kwargs)
-        finally:
-            stats["seconds"] += time.perf_counter() - t0
-            stats["calls"] += 1
+    def timed(fn: Callable[..., Any], count: str) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                stats["seconds"] += time.perf_counter() - t0
+                stats[count] += 1
 
-    def timed_batch(*args: Any, **kwargs: Any) -> Any:
-        t0 = time.perf_counter()
-        try:
-            return compile_batch(*args, **kwargs)
-        finally:
-            stats["seconds"] += time.perf_counter() - t0
-            stats["batches"] += 1
+        return call
 
     def options(priority_options: dict | None = None) -> dict:
         return get_options({**(priority_options or {}), "cache_dir": cache_dir})
 
-    jit.ffcx_jit = timed
-    batch_jit._compile_batch = timed_batch
+    jit.ffcx_jit = timed(ffcx_jit, "calls")
+    batch_jit._compile_batch = timed(compile_batch, "batches")
     if cache_dir is not None:
         jit.get_options = options
     try:
