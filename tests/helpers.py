@@ -14,10 +14,61 @@ __all__ = [
     "example_box_case",
     "merge_sections",
     "model_symbols",
+    "owned_values",
+    "run_counting",
+    "seeded_tumor",
     "split_box",
+    "static_tumor",
+    "two_region_box",
 ]
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def two_region_box() -> dict[str, Any]:
+    """A 4 x 3 x 3 mm box mesh table: region "core" for x < 2 mm, "body" elsewhere."""
+    return {
+        "kind": "box",
+        "size": [4.0, 3.0, 3.0],
+        "cells": [6, 4, 4],
+        "default_region": "body",
+        "regions": [{"name": "core", "min": [0.0, 0.0, 0.0], "max": [2.0, 3.0, 3.0]}],
+    }
+
+
+def seeded_tumor() -> dict[str, Any]:
+    """A growing, dying, moving tumor: a Gaussian seed in the middle of :func:`two_region_box`."""
+    return {
+        "proliferation_rate": "0.1 1/day",
+        "motility": "0.1 mm^2/day",
+        "death_rate": "0.01 1/day",
+        "initial": {"kind": "gaussian", "center": [2.0, 1.5, 1.5], "radius": 1.0},
+    }
+
+
+def owned_values(f: Any) -> Any:
+    """A copy of the owned (non-ghost) nodal values of a DOLFINx Function."""
+    return f.x.array[: f.function_space.dofmap.index_map.size_local].copy()
+
+
+def run_counting(sim: Any) -> tuple[int, int]:
+    """Step a Simulation to its end: total Newton and linear iterations (each step > 0)."""
+    newton = linear = 0
+    for info in sim.steps():
+        assert info.newton_iterations > 0
+        newton += info.newton_iterations
+        linear += info.linear_iterations
+    return newton, linear
+
+
+def static_tumor(value: float = 0.5) -> dict[str, Any]:
+    """A well-mixed tumor that neither grows, dies nor moves (uniform density ``value``)."""
+    return {
+        "proliferation_rate": 0.0,
+        "death_rate": 0.0,
+        "motility": 0.0,
+        "initial": {"kind": "uniform", "value": value},
+    }
 
 
 def box_case(**sections: Any) -> dict[str, Any]:

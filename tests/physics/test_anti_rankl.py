@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 import pytest
+from helpers import static_tumor
 
 from tumorpde.config import ConfigError, config_from_dict
 from tumorpde.library.drugs import load_drug
@@ -26,12 +27,7 @@ def _case(**sections: Any) -> dict[str, Any]:
         "name": "anti_rankl_test",
         "mesh": BOX,
         "time": {"t_end": 24.0, "dt": 0.25, "scheme": "bdf2"},
-        "tumor": {
-            "proliferation_rate": 0.0,
-            "death_rate": 0.0,
-            "motility": 0.0,
-            "initial": {"kind": "uniform", "value": 0.5},
-        },
+        "tumor": static_tumor(),
         "pathways": {"TGFBR": {}},
         "output": {"picture": False},
     }

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import split_box
+from helpers import owned_values, split_box, static_tumor
 
 from tumorpde.config import ConfigError, config_from_dict
 from tumorpde.model import build_model
@@ -37,12 +37,7 @@ def _case(**sections: Any) -> dict[str, Any]:
         "name": "bone_cycle_test",
         "mesh": BOX,
         "time": {"t_end": 48.0, "dt": 4.0, "scheme": "bdf2"},
-        "tumor": {
-            "proliferation_rate": 0.0,
-            "death_rate": 0.0,
-            "motility": 0.0,
-            "initial": {"kind": "uniform", "value": 0.5},
-        },
+        "tumor": static_tumor(),
         "pathways": {"TGFBR": {}},
         "bone": dict(FAST),
         "output": {"picture": False},
@@ -52,8 +47,7 @@ def _case(**sections: Any) -> dict[str, Any]:
 
 
 def _owned(sim: Simulation, name: str) -> np.ndarray:
-    f = sim.state.fields[name]
-    return f.x.array[: f.function_space.dofmap.index_map.size_local].copy()
+    return owned_values(sim.state.fields[name])
 
 
 def _coords(sim: Simulation) -> np.ndarray:

@@ -243,7 +243,10 @@ class NewtonSolver:
         # layout (vectors, the Jacobian's preallocation): one P1 form each stands in for them
         F_problem, J_problem = residuals, None
         if split is not None:
-            F_problem, J_problem = _layout_forms(residuals, unknowns, integrands is not None)
+            F_stand, J_problem = _layout_forms(
+                split.nonzero_blocks(), len(residuals), unknowns, integrands is not None
+            )
+            F_problem = F_stand or residuals
         db = PETSc.Options()
         _own_options(db, prefix, petsc_options)
         comm = unknowns[0].function_space.mesh.comm
@@ -855,6 +858,10 @@ class _SplitForms:
         self.ones: Any = None
         self._point_forms = False
 
+    def nonzero_blocks(self) -> set[tuple[int, int]]:
+        """The Jacobian blocks ``(i, j)`` with a flux or a pointwise part."""
+        return {*self.flux, *self.frozen, *self.point}
+
     def ufl_forms(self) -> list[Any]:
         """Every UFL form to compile (for one batch)."""
         forms = [*self.flux.values(), *self.frozen.values(), *self.flux_res]
@@ -936,34 +943,30 @@ def _split_forms(
 
 
 def _layout_forms(
-    residuals: list[ufl.Form], unknowns: list[fem.Function], own_residual: bool
-) -> tuple[list[ufl.Form], list[list[ufl.Form | None]]]:
+    blocks: set[tuple[int, int]], n: int, unknowns: list[fem.Function], own_residual: bool
+) -> tuple[list[Any] | None, list[list[ufl.Form | None]]]:
     """Stand-in forms for NonlinearProblem when the split assembly computes J (and F).
 
-    The Jacobian's preallocation needs only which blocks are non-zero: every non-zero block
-    ``dF_i/du_j`` is replaced by the P1 mass form, whose cell-integral pattern is the same
-    (the assembled matrix keeps only the entries the callbacks insert). With ``own_residual``
-    the residual callback is the split one too, and the residuals are replaced by one P1 load
-    form (only the vector layout is used). One kernel each instead of one per block.
+    The Jacobian's preallocation needs only which blocks are non-zero (``blocks``, from the
+    split's derivatives): each is replaced by the P1 mass form, whose cell-integral pattern is
+    the same (the assembled matrix keeps only the entries the callbacks insert). With
+    ``own_residual`` the residual callback is the split one too, and the ``n`` residuals are
+    replaced by one P1 load form (only the vector layout is used); otherwise ``F`` is None and
+    the caller keeps its residuals. One kernel each instead of one per block.
 
     Returns:
-        ``(F, J)`` for ``NonlinearProblem(F, u, J=J)``.
+        ``(F or None, J)`` for ``NonlinearProblem(F, u, J=J)``.
     """
     import ufl
-    from ufl.algorithms import expand_derivatives
 
     V = unknowns[0].function_space
     v, w = ufl.TestFunction(V), ufl.TrialFunction(V)
     dx = ufl.Measure("dx", domain=V.mesh)
     mass = w * v * dx
-    J: list[list[ufl.Form | None]] = []
-    for F_i in residuals:
-        row: list[ufl.Form | None] = []
-        for u_j in unknowns:
-            d = expand_derivatives(ufl.derivative(F_i, u_j, w))
-            row.append(None if d.empty() else mass)
-        J.append(row)
-    F = [v * dx for _ in residuals] if own_residual else residuals
+    J: list[list[ufl.Form | None]] = [
+        [mass if (i, j) in blocks else None for j in range(len(unknowns))] for i in range(n)
+    ]
+    F = [v * dx for _ in range(n)] if own_residual else None
     return F, J
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import owned_values, run_counting, seeded_tumor, two_region_box
 
 from tumorpde.config import ConfigError, config_from_dict
 from tumorpde.fem.condense import CondensationError, condensed_options, node_block_inverse
@@ -29,20 +30,9 @@ def _case(**solver):
     """
     case = {
         "name": "condense_check",
-        "mesh": {
-            "kind": "box",
-            "size": [4.0, 3.0, 3.0],
-            "cells": [6, 4, 4],
-            "default_region": "body",
-            "regions": [{"name": "core", "min": [0.0, 0.0, 0.0], "max": [2.0, 3.0, 3.0]}],
-        },
+        "mesh": two_region_box(),
         "time": {"t_end": "12 h", "dt": "6 h", "scheme": "bdf2"},
-        "tumor": {
-            "proliferation_rate": "0.1 1/day",
-            "motility": "0.1 mm^2/day",
-            "death_rate": "0.01 1/day",
-            "initial": {"kind": "gaussian", "center": [2.0, 1.5, 1.5], "radius": 1.0},
-        },
+        "tumor": seeded_tumor(),
         "pathways": {"VEGFR2": {"ligand": {"hypoxic_secretion": "0.1 nM/h"}}},
         "oxygen": {"consumption": "2000 mmHg/h"},
         "regions": {
@@ -58,15 +48,8 @@ def _case(**solver):
 
 def _run(comm, **solver):
     sim = Simulation(config_from_dict(_case(**solver)), comm)
-    newton = linear = 0
-    for info in sim.steps():
-        assert info.newton_iterations > 0
-        newton += info.newton_iterations
-        linear += info.linear_iterations
-    values = [
-        u.x.array[: u.function_space.dofmap.index_map.size_local].copy()
-        for u in sim.state.unknowns()
-    ]
+    newton, linear = run_counting(sim)
+    values = [owned_values(u) for u in sim.state.unknowns()]
     kinds = [s.kind for s in sim.state.species]
     ctx = sim.solver.condensed
     stats = dict(ctx.stats) if ctx is not None else None

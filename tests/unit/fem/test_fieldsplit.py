@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import owned_values, run_counting
 
 from tumorpde.config import ConfigError, config_from_dict
 from tumorpde.fem.solver import (
@@ -33,15 +34,8 @@ def _case(**solver):
 
 def _run(comm, **solver):
     sim = Simulation(config_from_dict(_case(**solver)), comm)
-    newton = linear = 0
-    for info in sim.steps():
-        assert info.newton_iterations > 0
-        newton += info.newton_iterations
-        linear += info.linear_iterations
-    values = [
-        u.x.array[: u.function_space.dofmap.index_map.size_local].copy()
-        for u in sim.state.unknowns()
-    ]
+    newton, linear = run_counting(sim)
+    values = [owned_values(u) for u in sim.state.unknowns()]
     pc = sim.solver.snes.getKSP().getPC()
     pc_type = pc.getType()
     sim.solver.destroy()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import seeded_tumor, two_region_box
 
 from tumorpde.config import config_from_dict
 from tumorpde.fem.solver import NewtonSolver
@@ -17,20 +18,9 @@ from tumorpde.simulation import Simulation
 def _case():
     return {
         "name": "pointwise_check",
-        "mesh": {
-            "kind": "box",
-            "size": [4.0, 3.0, 3.0],
-            "cells": [6, 4, 4],
-            "default_region": "body",
-            "regions": [{"name": "core", "min": [0.0, 0.0, 0.0], "max": [2.0, 3.0, 3.0]}],
-        },
+        "mesh": two_region_box(),
         "time": {"t_end": "1 day", "dt": "6 h", "scheme": "bdf2"},
-        "tumor": {
-            "proliferation_rate": "0.1 1/day",
-            "motility": "0.1 mm^2/day",
-            "death_rate": "0.01 1/day",
-            "initial": {"kind": "gaussian", "center": [2.0, 1.5, 1.5], "radius": 1.0},
-        },
+        "tumor": seeded_tumor(),
         "pathways": {
             "HER2": {},
             "EGFR": {},
